@@ -1,0 +1,275 @@
+"""The Flyte connector that drives one operator plugin: create, get, delete.
+
+CreateTask is idempotent (the same attempt always maps to the same object; an existing
+one is adopted), GetTask answers from the watch-backed cache with a single GET only for
+objects the cache has not seen, and DeleteTask deletes with foreground propagation and
+treats "already gone" as done. Kubernetes failures become phases with messages that say
+what to do, never a silent retry and never an answer without a phase.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flyteidl.core.execution_pb2 import TaskExecution
+from flytekit.extend.backend.base_connector import AsyncConnectorBase, Resource
+from flytekit.models.literals import LiteralMap
+from flytekit.models.task import TaskExecutionMetadata, TaskTemplate
+
+from k8s_operator_connector.api_errors import create_failure, is_quota_exceeded, observe_failure
+from k8s_operator_connector.kube_api import KubeApiError
+from k8s_operator_connector.log_links import render_log_links
+from k8s_operator_connector.object_cache import ObjectCache, Tracked
+from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
+from k8s_operator_connector.resource_meta import OperatorResourceMeta
+from k8s_operator_connector.runtime import ConnectorRuntime
+from k8s_operator_connector.task_context import TASK_EXECUTION_ANNOTATION, TaskContext, task_context
+
+logger = logging.getLogger(__name__)
+
+CONNECTOR_NAME = "Kubernetes Operator Connector"
+_SYNC_WAIT_SECONDS = 10.0
+T = TypeVar("T")
+
+
+class OperatorConnector(AsyncConnectorBase):
+    """A flytekit async connector for one :class:`OperatorPlugin`."""
+
+    name = CONNECTOR_NAME
+
+    def __init__(self, plugin: OperatorPlugin, runtime: ConnectorRuntime) -> None:
+        super().__init__(
+            task_type_name=plugin.task_type,
+            task_type_version=plugin.task_type_version,
+            metadata_type=OperatorResourceMeta,
+        )
+        self.plugin = plugin
+        self.runtime = runtime
+        self._watching = False
+
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.runtime.executor, function, *args)
+
+    # -- CreateTask --------------------------------------------------------------------
+
+    async def create(
+        self,
+        task_template: TaskTemplate,
+        output_prefix: str,
+        inputs: LiteralMap | None = None,
+        task_execution_metadata: TaskExecutionMetadata | None = None,
+        **kwargs: Any,
+    ) -> OperatorResourceMeta:
+        return await self._in_thread(self._create, task_template, output_prefix, inputs, task_execution_metadata)
+
+    def _create(
+        self,
+        template: TaskTemplate,
+        output_prefix: str,
+        inputs: LiteralMap | None,
+        metadata: TaskExecutionMetadata | None,
+    ) -> OperatorResourceMeta:
+        settings = self.runtime.settings
+        context = task_context(metadata, output_prefix, self.plugin.task_type, settings, self.plugin.max_name_length)
+        if template.task_type_version != self.plugin.task_type_version:
+            return self._failed(
+                context,
+                f"task_type_version: {self.plugin.task_type} tasks of version {template.task_type_version} "
+                f"are not supported by this connector (it serves version {self.plugin.task_type_version}); "
+                "upgrade the connector or pin the SDK plugin to a matching version",
+            )
+        if not settings.watches_namespace(context.namespace):
+            return self._failed(
+                context,
+                f"namespace {context.namespace} is outside the connector's namespaces "
+                f"({', '.join(settings.namespaces)}); add it to the connector's configuration",
+            )
+        try:
+            built = self.plugin.build_object(TaskRequest(template, inputs, output_prefix, context, settings))
+        except InvalidTaskError as error:
+            return self._failed(context, f"invalid {self.plugin.task_type} task: {error}")
+        manifest = _with_identity(built.manifest, context)
+        meta = OperatorResourceMeta(
+            group=built.resource.group,
+            version=built.resource.version,
+            plural=built.resource.plural,
+            kind=built.resource.kind,
+            namespace=context.namespace,
+            name=context.name,
+            task_execution_id=context.task_execution_id,
+        )
+        cache = self._cache(meta)
+        created = self._create_or_adopt(built, manifest, meta, cache)
+        if isinstance(created, OperatorResourceMeta):
+            return created
+        meta.uid = created.uid
+        return meta
+
+    def _create_or_adopt(
+        self, built: BuiltObject, manifest: dict[str, Any], meta: OperatorResourceMeta, cache: ObjectCache
+    ) -> Tracked | OperatorResourceMeta:
+        api = self.runtime.api
+        try:
+            return cache.record(api.create(built.resource, meta.namespace, manifest))
+        except KubeApiError as error:
+            if error.status != 409:
+                outcome = create_failure(error, built.resource, meta.namespace, meta.name)
+                if outcome is None:
+                    raise
+                if outcome.phase == TaskExecution.WAITING_FOR_RESOURCES:
+                    meta.pending_manifest = json.dumps(manifest, separators=(",", ":"))
+                    return meta
+                meta.failure_phase, meta.failure_message = outcome.phase, outcome.message
+                return meta
+        # 409: this attempt's object exists already (a repeated CreateTask): adopt it.
+        existing = api.get(built.resource, meta.namespace, meta.name)
+        owner = ((existing.get("metadata") or {}).get("annotations") or {}).get(TASK_EXECUTION_ANNOTATION)
+        if owner != meta.task_execution_id:
+            meta.failure_phase = TaskExecution.FAILED
+            meta.failure_message = (
+                f"{built.resource} {meta.namespace}/{meta.name} exists but belongs to "
+                f"{owner or 'something other than Flyte'}; not adopting it"
+            )
+            return meta
+        logger.info("adopted existing %s %s/%s", built.resource, meta.namespace, meta.name)
+        return cache.record(existing)
+
+    def _failed(self, context: TaskContext, message: str) -> OperatorResourceMeta:
+        logger.warning("task %s failed before creating an object: %s", context.task_execution_id, message)
+        return OperatorResourceMeta(
+            group="",
+            version="",
+            plural="",
+            kind="",
+            namespace=context.namespace,
+            name=context.name,
+            task_execution_id=context.task_execution_id,
+            failure_phase=TaskExecution.FAILED,
+            failure_message=message,
+        )
+
+    # -- GetTask -----------------------------------------------------------------------
+
+    async def get(self, resource_meta: OperatorResourceMeta, **kwargs: Any) -> Resource:
+        meta = resource_meta
+        if meta.failure_phase:
+            return Resource(phase=meta.failure_phase, message=meta.failure_message)
+        cache = self._cache(meta)
+        tracked = cache.lookup(meta.key)
+        if tracked is not None and cache.stale_for() == 0:
+            observation = self._checked(meta, tracked)
+        else:
+            observation = await self._in_thread(self._observe_slowly, meta, cache)
+        return self._resource(meta, observation)
+
+    def _observe_slowly(self, meta: OperatorResourceMeta, cache: ObjectCache) -> Observation:
+        """For objects the cache has not seen, or while the watch is down: one GET."""
+        settings = self.runtime.settings
+        cache.wait_synced(min(_SYNC_WAIT_SECONDS, settings.stale_after_seconds))
+        tracked = cache.lookup(meta.key)
+        if tracked is not None and cache.stale_for() == 0:
+            return self._checked(meta, tracked)
+        tombstone = cache.tombstone(meta.key)
+        if tracked is None and tombstone is not None and (not meta.uid or tombstone.uid == meta.uid):
+            if tombstone.observation.terminal:
+                return tombstone.observation
+            return Observation.of(
+                TaskExecution.RETRYABLE_FAILED,
+                f"{meta.resource} {meta.namespace}/{meta.name} was deleted outside Flyte before it finished",
+            )
+        try:
+            return self._checked(meta, cache.record(self.runtime.api.get(meta.resource, meta.namespace, meta.name)))
+        except KubeApiError as error:
+            if error.status == 404 and meta.pending_manifest:
+                return self._retry_pending_create(meta, cache)
+            outcome = observe_failure(error, meta.resource, meta.namespace, meta.name)
+            if outcome is not None:
+                return Observation.of(outcome.phase, outcome.message)
+            stale_for = cache.stale_for()
+            if stale_for >= settings.stale_after_seconds:
+                return Observation.of(
+                    TaskExecution.RETRYABLE_FAILED,
+                    f"could not observe {meta.resource} {meta.namespace}/{meta.name} for {stale_for:.0f}s "
+                    f"(limit staleAfterSeconds={settings.stale_after_seconds:.0f}): {error}",
+                )
+            if tracked is not None:
+                return tracked.observation
+            return Observation.of(TaskExecution.INITIALIZING, f"waiting for the Kubernetes API: {error}")
+
+    def _retry_pending_create(self, meta: OperatorResourceMeta, cache: ObjectCache) -> Observation:
+        manifest = json.loads(meta.pending_manifest)
+        try:
+            tracked = cache.record(self.runtime.api.create(meta.resource, meta.namespace, manifest))
+        except KubeApiError as error:
+            if is_quota_exceeded(error):
+                return Observation.of(TaskExecution.WAITING_FOR_RESOURCES, f"waiting for quota: {error.message}")
+            if error.status == 409:
+                tracked = cache.record(self.runtime.api.get(meta.resource, meta.namespace, meta.name))
+                return tracked.observation
+            outcome = create_failure(error, meta.resource, meta.namespace, meta.name)
+            if outcome is None:
+                return Observation.of(TaskExecution.WAITING_FOR_RESOURCES, f"retrying create: {error}")
+            return Observation.of(outcome.phase, outcome.message)
+        return tracked.observation
+
+    def _checked(self, meta: OperatorResourceMeta, tracked: Tracked) -> Observation:
+        if meta.uid and tracked.uid and tracked.uid != meta.uid:
+            return Observation.of(
+                TaskExecution.RETRYABLE_FAILED,
+                f"{meta.resource} {meta.namespace}/{meta.name} was replaced outside Flyte (uid changed)",
+            )
+        return tracked.observation
+
+    def _resource(self, meta: OperatorResourceMeta, observation: Observation) -> Resource:
+        settings = self.runtime.settings
+        links = render_log_links(
+            settings.log_links, observation, meta.namespace, meta.name, meta.task_execution_id, settings.max_log_links
+        )
+        info = {"kind": meta.kind, "namespace": meta.namespace, "name": meta.name, **dict(observation.info)}
+        return Resource(phase=observation.phase, message=observation.message, log_links=links, custom_info=info)
+
+    # -- DeleteTask --------------------------------------------------------------------
+
+    async def delete(self, resource_meta: OperatorResourceMeta, **kwargs: Any) -> None:
+        meta = resource_meta
+        if meta.failure_phase:
+            return  # nothing was created
+        await self._in_thread(self._delete, meta)
+
+    def _delete(self, meta: OperatorResourceMeta) -> None:
+        try:
+            existed = self.runtime.api.delete(meta.resource, meta.namespace, meta.name, propagation="Foreground")
+        except KubeApiError as error:
+            if error.status == 403:
+                raise KubeApiError(
+                    403,
+                    error.reason,
+                    f"forbidden to delete {meta.resource} {meta.namespace}/{meta.name}: {error.message}. "
+                    f"Grant the connector's service account delete on {meta.resource}.",
+                ) from error
+            raise
+        self._cache(meta).mark_deleted_by_connector(meta.key)
+        logger.info("aborted %s %s/%s (existed: %s)", meta.resource, meta.namespace, meta.name, existed)
+
+    def _cache(self, meta: OperatorResourceMeta) -> ObjectCache:
+        if not self._watching:
+            self._watching = True
+            self.runtime.start_watching(self.plugin.watch_resources(self.runtime.settings), self.plugin.observe)
+        return self.runtime.cache_for(meta.resource, meta.namespace, self.plugin.observe)
+
+
+def _with_identity(manifest: dict[str, Any], context: TaskContext) -> dict[str, Any]:
+    """The plugin's manifest with the machinery's name, namespace, labels and annotations."""
+    result = dict(manifest)
+    metadata = dict(result.get("metadata") or {})
+    metadata["name"] = context.name
+    metadata["namespace"] = context.namespace
+    metadata.pop("generateName", None)
+    metadata["labels"] = {**(metadata.get("labels") or {}), **context.labels}
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), **context.annotations}
+    result["metadata"] = metadata
+    return result

@@ -1,0 +1,35 @@
+"""Registers this package's connectors with flytekit (the `flytekit.plugins` entry point).
+
+``pyflyte serve connector`` imports every installed flytekit plugin; importing this
+module validates the configuration (a bad file stops the server with a message naming
+the key) and registers one connector per enabled task type.
+"""
+
+from __future__ import annotations
+
+from flytekit.extend.backend.base_connector import ConnectorRegistry
+
+from k8s_operator_connector.connector import OperatorConnector
+from k8s_operator_connector.plugin import OperatorPlugin
+from k8s_operator_connector.plugins.parallel_job import ParallelJobPlugin
+from k8s_operator_connector.runtime import ConnectorRuntime
+from k8s_operator_connector.settings import load_settings
+
+
+def available_plugins() -> dict[str, OperatorPlugin]:
+    from k8s_operator_connector.plugins.custom_resource import CustomResourcePlugin
+
+    plugins: list[OperatorPlugin] = [ParallelJobPlugin(), CustomResourcePlugin()]
+    return {plugin.task_type: plugin for plugin in plugins}
+
+
+def register_connectors(runtime: ConnectorRuntime) -> list[OperatorConnector]:
+    plugins = available_plugins()
+    connectors = [OperatorConnector(plugins[task_type], runtime) for task_type in runtime.settings.task_types]
+    for connector in connectors:
+        ConnectorRegistry.register(connector, override=True)
+    return connectors
+
+
+RUNTIME = ConnectorRuntime(load_settings())
+CONNECTORS = register_connectors(RUNTIME)

@@ -1,0 +1,261 @@
+"""A thin, thread-safe client for the few Kubernetes calls the connector makes.
+
+Built on the official ``kubernetes`` client's ApiClient (authentication, TLS, kubeconfig
+and in-cluster config), with what it lacks for a service on the hot path: a client-side
+rate limit (QPS/burst), retries with exponential backoff and full jitter for 429/5xx and
+connection errors (honouring ``Retry-After``), and one error type that says what failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
+
+from k8s_operator_connector.settings import ApiSettings
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+_BACKOFF_BASE_SECONDS = 0.2
+_BACKOFF_CAP_SECONDS = 5.0
+_RETRY_AFTER_CAP_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """A Kubernetes resource as the API addresses it."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+    def __str__(self) -> str:
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+
+class KubeApiError(Exception):
+    """A Kubernetes API call failed; ``status`` is the HTTP status (0: no answer)."""
+
+    def __init__(self, status: int, reason: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{status} {reason}: {message}" if status else message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+
+    @classmethod
+    def from_api_exception(cls, error: ApiException) -> KubeApiError:
+        reason, message = error.reason or "", ""
+        try:
+            body = json.loads(error.body or "{}")
+            reason = body.get("reason") or reason
+            message = body.get("message") or ""
+        except (TypeError, ValueError):
+            message = str(error.body or "")[:500]
+        retry_after = None
+        header = (error.headers or {}).get("Retry-After")
+        if header:
+            try:
+                retry_after = min(float(header), _RETRY_AFTER_CAP_SECONDS)
+            except ValueError:
+                retry_after = None
+        return cls(error.status or 0, reason, message or reason, retry_after)
+
+    @property
+    def retryable(self) -> bool:
+        return self.status == 0 or self.status in RETRYABLE_STATUSES
+
+
+class RateLimiter:
+    """A token bucket: ``qps`` tokens per second, at most ``burst`` saved up."""
+
+    def __init__(self, qps: float, burst: int) -> None:
+        self._rate = qps
+        self._capacity = float(burst)
+        self._tokens = float(burst)
+        self._updated = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._rate)
+                self._updated = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                wait = (1 - self._tokens) / self._rate
+            time.sleep(wait)
+
+
+def _api_client(settings: ApiSettings) -> client.ApiClient:
+    configuration = client.Configuration()
+    if settings.kubeconfig or not _in_cluster():
+        config.load_kube_config(
+            config_file=settings.kubeconfig or None,
+            context=settings.context or None,
+            client_configuration=configuration,
+        )
+    else:
+        config.load_incluster_config(client_configuration=configuration)
+    # Creates run on a thread pool; keep a connection per worker instead of reconnecting.
+    configuration.connection_pool_maxsize = 32
+    configuration.retries = False
+    return client.ApiClient(configuration)
+
+
+def _in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+class KubeApi:
+    """create/get/delete/list/watch on any resource, rate limited and retried."""
+
+    def __init__(self, settings: ApiSettings, api_client: client.ApiClient | None = None) -> None:
+        self._settings = settings
+        self._client = api_client or _api_client(settings)
+        self._limiter = RateLimiter(settings.qps, settings.burst)
+        self._random = random.Random()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, Any]] | None = None,
+        body: Any = None,
+        stream: bool = False,
+        timeout: float | None = None,
+    ) -> Any:
+        response = self._client.call_api(
+            path,
+            method,
+            query_params=query or [],
+            header_params={"Accept": "application/json", "Content-Type": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+            _preload_content=False,
+            _request_timeout=timeout or self._settings.timeout_seconds,
+        )
+        if stream:
+            return response
+        data = response.data
+        return json.loads(data) if data else {}
+
+    def request(self, method: str, path: str, query: list[tuple[str, Any]] | None = None, body: Any = None) -> Any:
+        """One API call, retried on 429/5xx/connection errors with backoff; raises KubeApiError."""
+        attempt = 0
+        while True:
+            self._limiter.acquire()
+            try:
+                return self._call(method, path, query, body)
+            except ApiException as error:
+                failure = KubeApiError.from_api_exception(error)
+            except (urllib3.exceptions.HTTPError, OSError) as error:
+                failure = KubeApiError(0, "Unreachable", f"Kubernetes API unreachable: {error}")
+            if not failure.retryable or attempt >= self._settings.max_retries:
+                raise failure
+            backoff = self._random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**attempt))
+            time.sleep(max(failure.retry_after or 0.0, backoff))
+            attempt += 1
+
+    def create(self, resource: ResourceType, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", resource.path(namespace), body=body)  # type: ignore[no-any-return]
+
+    def get(self, resource: ResourceType, namespace: str, name: str) -> dict[str, Any]:
+        return self.request("GET", resource.path(namespace, name))  # type: ignore[no-any-return]
+
+    def delete(self, resource: ResourceType, namespace: str, name: str, propagation: str = "Foreground") -> bool:
+        """Delete; True if it existed. Gone already is not an error (abort is idempotent)."""
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        try:
+            self.request("DELETE", resource.path(namespace, name), body=body)
+        except KubeApiError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    def list(
+        self, resource: ResourceType, namespace: str | None, label_selector: str = "", page_size: int = 500
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Every object (paginated) and the list's resourceVersion to watch from."""
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            query: list[tuple[str, Any]] = [("limit", page_size)]
+            if label_selector:
+                query.append(("labelSelector", label_selector))
+            if token:
+                query.append(("continue", token))
+            page = self.request("GET", resource.path(namespace), query=query)
+            items.extend(page.get("items") or [])
+            metadata = page.get("metadata") or {}
+            token = metadata.get("continue") or ""
+            if not token:
+                return items, str(metadata.get("resourceVersion") or "")
+
+    def watch(
+        self,
+        resource: ResourceType,
+        namespace: str | None,
+        resource_version: str,
+        label_selector: str = "",
+        timeout_seconds: int = 60,
+    ) -> Iterator[dict[str, Any]]:
+        """Watch events from ``resource_version`` until the server ends the stream.
+
+        Not retried here: the caller owns reconnecting (and relisting on 410 Gone).
+        """
+        query: list[tuple[str, Any]] = [
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", timeout_seconds),
+        ]
+        if resource_version:
+            query.append(("resourceVersion", resource_version))
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        self._limiter.acquire()
+        try:
+            response = self._call(
+                "GET", resource.path(namespace), query=query, stream=True, timeout=timeout_seconds + 10
+            )
+        except ApiException as error:
+            raise KubeApiError.from_api_exception(error) from error
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise KubeApiError(0, "Unreachable", f"Kubernetes API unreachable: {error}") from error
+        try:
+            for line in iter_resp_lines(response):
+                if line:
+                    yield json.loads(line)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise KubeApiError(0, "WatchClosed", f"watch stream broke: {error}") from error
+        finally:
+            response.release_conn()

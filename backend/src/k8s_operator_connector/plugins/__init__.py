@@ -1,0 +1,1 @@
+"""Operator plugins: one module per operator (see docs/writing-a-plugin.md)."""

@@ -1,0 +1,220 @@
+"""The generic plugin: any allowlisted custom resource, watched until a condition holds.
+
+In the spirit of Argo Workflows' resource template: the task carries a manifest template,
+a success and a failure condition and an optional progress template. The connector
+substitutes the task's primitive inputs, forces the execution's namespace, refuses kinds
+outside its allowlist (and, always, cluster-scoped and privilege-granting kinds), and
+stores the conditions on the object itself, so any connector process can evaluate them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from flyte_k8s_operator.v1.custom_resource_pb2 import CustomResourceTask
+from flyteidl.core.execution_pb2 import TaskExecution
+from flytekit.models.literals import LiteralMap
+from flytekitplugins.k8s_operator.conditions import (
+    Condition,
+    ConditionError,
+    ProgressTemplate,
+    parse_condition,
+    parse_progress_template,
+)
+from flytekitplugins.k8s_operator.constants import CUSTOM_RESOURCE_TASK_TYPE, CUSTOM_RESOURCE_TASK_TYPE_VERSION
+from google.protobuf import json_format
+
+from k8s_operator_connector.kube_api import ResourceType
+from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
+from k8s_operator_connector.settings import AllowedKind, ConnectorSettings
+
+_ANNOTATION_PREFIX = "custom-resource.flyte-k8s-operator.flyte.org/"
+SUCCESS_ANNOTATION = _ANNOTATION_PREFIX + "success-condition"
+FAILURE_ANNOTATION = _ANNOTATION_PREFIX + "failure-condition"
+PROGRESS_ANNOTATION = _ANNOTATION_PREFIX + "progress-template"
+_PLACEHOLDER = re.compile(r"\{\{\s*inputs\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+#: Kinds no allowlist can admit: cluster-scoped, or able to grant privileges or read secrets of others.
+NEVER_ALLOWED_KINDS = frozenset(
+    {
+        "Namespace", "Node", "PersistentVolume", "StorageClass", "PriorityClass", "RuntimeClass",
+        "CustomResourceDefinition", "APIService", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+        "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding", "CertificateSigningRequest", "TokenRequest", "ServiceAccount",
+    }
+)  # fmt: skip
+
+
+def parse_custom_resource(custom: Mapping[str, Any] | None) -> CustomResourceTask:
+    if not custom:
+        raise InvalidTaskError("custom", "missing; a custom_resource task carries a CustomResourceTask")
+    message = CustomResourceTask()
+    try:
+        json_format.ParseDict(dict(custom), message)
+    except json_format.ParseError as error:
+        raise InvalidTaskError("custom", f"not a flyte_k8s_operator.v1.CustomResourceTask: {error}") from error
+    return message
+
+
+def _integral_numbers(value: Any) -> Any:
+    """Undo protobuf Struct's float-only numbers: 3.0 goes back to the int 3 Kubernetes expects."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral_numbers(item) for item in value]
+    return value
+
+
+def _primitive_inputs(inputs: LiteralMap | None) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, literal in (inputs.literals if inputs else {}).items():
+        scalar = literal.scalar
+        primitive = scalar.primitive if scalar is not None else None
+        if primitive is None:
+            values[name] = None  # present but not substitutable; reported if a placeholder uses it
+            continue
+        value = primitive.value
+        if isinstance(value, datetime.datetime):
+            value = value.isoformat()
+        elif isinstance(value, datetime.timedelta):
+            value = value.total_seconds()
+        values[name] = value
+    return values
+
+
+def _substitute(value: Any, inputs: dict[str, Any], where: str) -> Any:
+    if isinstance(value, dict):
+        return {key: _substitute(item, inputs, f"{where}.{key}") for key, item in value.items()}
+    if isinstance(value, list):
+        return [_substitute(item, inputs, f"{where}[{index}]") for index, item in enumerate(value)]
+    if not isinstance(value, str) or "{{" not in value:
+        return value
+
+    def lookup(name: str) -> Any:
+        if name not in inputs:
+            raise InvalidTaskError(where, f"{{{{ inputs.{name} }}}} names no input; inputs: {sorted(inputs) or 'none'}")
+        if inputs[name] is None:
+            raise InvalidTaskError(
+                f"inputs.{name}", "only primitive inputs (int, float, str, bool, datetime) substitute"
+            )
+        return inputs[name]
+
+    whole = _PLACEHOLDER.fullmatch(value.strip())
+    if whole:
+        return lookup(whole.group(1))  # keeps the input's type: replicas: "{{ inputs.n }}" -> 3
+    return _PLACEHOLDER.sub(lambda match: str(lookup(match.group(1))), value)
+
+
+def _check_labels(labels: Any, where: str) -> None:
+    if not isinstance(labels, dict):
+        raise InvalidTaskError(where, "must be a mapping of label keys to values")
+    for key, value in labels.items():
+        if not isinstance(key, str) or not _LABEL_KEY.match(key):
+            raise InvalidTaskError(f"{where}.{key}", "not a valid label key (prefix/name, name <= 63 chars)")
+        if not isinstance(value, str) or not _LABEL_VALUE.match(value):
+            raise InvalidTaskError(f"{where}.{key}", f"{value!r} is not a valid label value (<= 63 chars)")
+
+
+def allowed_kind(settings: ConnectorSettings, api_version: str, kind: str) -> AllowedKind:
+    if kind in NEVER_ALLOWED_KINDS:
+        raise InvalidTaskError(
+            "custom.manifest.kind", f"{kind} is cluster-scoped or grants privileges; the connector never creates it"
+        )
+    for entry in settings.custom_resource.allowed_kinds:
+        if entry.kind == kind and entry.api_version == api_version:
+            return entry
+    allowed = ", ".join(f"{e.kind} ({e.api_version})" for e in settings.custom_resource.allowed_kinds) or "none"
+    raise InvalidTaskError(
+        "custom.manifest.kind",
+        f"{kind} ({api_version}) is not on the connector's allowlist (customResource.allowedKinds: {allowed})",
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _condition(text: str, field_name: str) -> Condition:
+    return parse_condition(text, field_name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _progress(text: str) -> ProgressTemplate:
+    return parse_progress_template(text, "progress_template")
+
+
+class CustomResourcePlugin(OperatorPlugin):
+    task_type = CUSTOM_RESOURCE_TASK_TYPE
+    task_type_version = CUSTOM_RESOURCE_TASK_TYPE_VERSION
+
+    def watch_resources(self, settings: ConnectorSettings) -> list[ResourceType]:
+        return [ResourceType(k.group, k.version, k.plural, k.kind) for k in settings.custom_resource.allowed_kinds]
+
+    def build_object(self, request: TaskRequest) -> BuiltObject:
+        config = parse_custom_resource(request.template.custom)
+        try:
+            _condition(config.success_condition, "success_condition")
+            if config.failure_condition:
+                _condition(config.failure_condition, "failure_condition")
+            if config.progress_template:
+                _progress(config.progress_template)
+        except ConditionError as error:
+            raise InvalidTaskError(f"custom.{error.field_name}", str(error)) from error
+        manifest = _integral_numbers(json_format.MessageToDict(config.manifest))
+        api_version, kind = manifest.get("apiVersion"), manifest.get("kind")
+        if not isinstance(api_version, str) or not isinstance(kind, str) or not api_version or not kind:
+            raise InvalidTaskError("custom.manifest", "needs apiVersion and kind")
+        entry = allowed_kind(request.settings, api_version, kind)
+        manifest = _substitute(manifest, _primitive_inputs(request.inputs), "custom.manifest")
+        metadata = manifest.setdefault("metadata", {})
+        if not isinstance(metadata, dict):
+            raise InvalidTaskError("custom.manifest.metadata", "must be a mapping")
+        namespace = metadata.get("namespace")
+        if namespace not in (None, "", request.context.namespace):
+            raise InvalidTaskError(
+                "custom.manifest.metadata.namespace",
+                f"{namespace!r}: objects are created in the execution's namespace "
+                f"({request.context.namespace}) only; leave it unset",
+            )
+        _check_labels(metadata.get("labels") or {}, "custom.manifest.metadata.labels")
+        annotations = dict(metadata.get("annotations") or {})
+        annotations[SUCCESS_ANNOTATION] = config.success_condition
+        if config.failure_condition:
+            annotations[FAILURE_ANNOTATION] = config.failure_condition
+        if config.progress_template:
+            annotations[PROGRESS_ANNOTATION] = config.progress_template
+        metadata["annotations"] = annotations
+        size = len(json.dumps(manifest))
+        if size > request.settings.custom_resource.max_manifest_bytes:
+            raise InvalidTaskError(
+                "custom.manifest",
+                f"{size} bytes after substitution; the connector allows "
+                f"{request.settings.custom_resource.max_manifest_bytes} (customResource.maxManifestBytes)",
+            )
+        resource = ResourceType(entry.group, entry.version, entry.plural, entry.kind)
+        return BuiltObject(resource, manifest)
+
+    def observe(self, obj: Mapping[str, Any]) -> Observation:
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        try:
+            success = _condition(annotations.get(SUCCESS_ANNOTATION, ""), "success_condition")
+            failure_text = annotations.get(FAILURE_ANNOTATION, "")
+            failure = _condition(failure_text, "failure_condition") if failure_text else None
+            progress_text = annotations.get(PROGRESS_ANNOTATION, "")
+            progress = _progress(progress_text).render(obj) if progress_text else ""
+        except ConditionError as error:
+            return Observation.of(TaskExecution.FAILED, f"the object's condition annotations are invalid: {error}")
+        if failure is not None and failure.evaluate(obj):
+            detail = f" ({progress})" if progress else ""
+            return Observation.of(TaskExecution.RETRYABLE_FAILED, f"failure condition met: {failure}{detail}")
+        if success.evaluate(obj):
+            return Observation.of(TaskExecution.SUCCEEDED, progress or f"success condition met: {success}")
+        return Observation.of(TaskExecution.RUNNING, progress or f"waiting for: {success}")

@@ -1,0 +1,135 @@
+"""The example operator's plugin: a Flyte task on N workers as a ParallelJob.
+
+This is the worked example of an operator plugin (see docs/writing-a-plugin.md): it
+states the resource, builds the object from the task's custom config and container, and
+reads a phase, a progress message and the worker pods from the object's status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flyte_k8s_operator.v1.parallel_job_pb2 import ParallelJob, RestartPolicy, SuccessPolicy
+from flyteidl.core.execution_pb2 import TaskExecution
+from flytekitplugins.k8s_operator.constants import (
+    EXCHANGE_PREFIX_ENV,
+    PARALLEL_JOB_TASK_TYPE,
+    PARALLEL_JOB_TASK_TYPE_VERSION,
+)
+from google.protobuf import json_format
+
+from k8s_operator_connector.kube_api import ResourceType
+from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
+from k8s_operator_connector.pod_template import worker_pod_template
+from k8s_operator_connector.settings import ConnectorSettings
+
+PARALLEL_JOB = ResourceType("workloads.example.com", "v1alpha1", "paralleljobs", "ParallelJob")
+MAX_WORKERS = 1000
+MAX_RESTARTS = 100
+_RESTART_POLICIES = {
+    RestartPolicy.RESTART_POLICY_UNSPECIFIED: "Never",
+    RestartPolicy.RESTART_POLICY_NEVER: "Never",
+    RestartPolicy.RESTART_POLICY_ON_FAILURE: "OnFailure",
+}
+_SUCCESS_POLICIES = {
+    SuccessPolicy.SUCCESS_POLICY_UNSPECIFIED: "AllWorkers",
+    SuccessPolicy.SUCCESS_POLICY_ALL_WORKERS: "AllWorkers",
+    SuccessPolicy.SUCCESS_POLICY_ANY_WORKER: "AnyWorker",
+}
+# Failures a new attempt cannot fix: the spec itself is wrong.
+_PERMANENT_REASONS = frozenset({"InvalidSpec"})
+
+
+def parse_parallel_job(custom: Mapping[str, Any] | None) -> ParallelJob:
+    """The task's custom as the proto message; InvalidTaskError names the bad field."""
+    if not custom:
+        raise InvalidTaskError("custom", "missing; a parallel_job task carries a ParallelJob config")
+    config = ParallelJob()
+    try:
+        json_format.ParseDict(dict(custom), config)
+    except json_format.ParseError as error:
+        raise InvalidTaskError("custom", f"not a flyte_k8s_operator.v1.ParallelJob: {error}") from error
+    if not 1 <= config.workers <= MAX_WORKERS:
+        raise InvalidTaskError("custom.workers", f"must be between 1 and {MAX_WORKERS}, got {config.workers}")
+    if not 0 <= config.max_restarts <= MAX_RESTARTS:
+        raise InvalidTaskError(
+            "custom.max_restarts", f"must be between 0 and {MAX_RESTARTS}, got {config.max_restarts}"
+        )
+    if config.timeout_seconds < 0:
+        raise InvalidTaskError("custom.timeout_seconds", f"must be >= 0 (0: no limit), got {config.timeout_seconds}")
+    if config.restart_policy not in _RESTART_POLICIES:
+        raise InvalidTaskError("custom.restart_policy", f"unknown value {config.restart_policy}")
+    if config.success_policy not in _SUCCESS_POLICIES:
+        raise InvalidTaskError("custom.success_policy", f"unknown value {config.success_policy}")
+    return config
+
+
+class ParallelJobPlugin(OperatorPlugin):
+    task_type = PARALLEL_JOB_TASK_TYPE
+    task_type_version = PARALLEL_JOB_TASK_TYPE_VERSION
+    # The operator names worker Jobs "<name>-w<index>", and Job names end up in pod labels (<= 63).
+    max_name_length = 52
+
+    def build_object(self, request: TaskRequest) -> BuiltObject:
+        config = parse_parallel_job(request.template.custom)
+        # The SDK's share()/gather() pass values between workers under this prefix.
+        exchange = f"{request.output_prefix.rstrip('/')}/exchange"
+        template = worker_pod_template(request, {EXCHANGE_PREFIX_ENV: exchange})
+        worker = template["spec"]["containers"][0]
+        if config.HasField("worker_resources"):
+            worker["resources"] = {
+                kind: dict(values)
+                for kind, values in (
+                    ("requests", config.worker_resources.requests),
+                    ("limits", config.worker_resources.limits),
+                )
+                if values
+            }
+        restart_policy = _RESTART_POLICIES[config.restart_policy]
+        template["spec"]["restartPolicy"] = restart_policy
+        spec: dict[str, Any] = {
+            "workers": config.workers,
+            "restartPolicy": restart_policy,
+            "maxRestarts": config.max_restarts,
+            "successPolicy": _SUCCESS_POLICIES[config.success_policy],
+            "template": template,
+        }
+        if config.timeout_seconds:
+            spec["activeDeadlineSeconds"] = config.timeout_seconds
+        manifest = {"apiVersion": PARALLEL_JOB.api_version, "kind": PARALLEL_JOB.kind, "spec": spec}
+        return BuiltObject(PARALLEL_JOB, manifest)
+
+    def observe(self, obj: Mapping[str, Any]) -> Observation:
+        spec = obj.get("spec") or {}
+        status = obj.get("status") or {}
+        workers = int(spec.get("workers") or 0)
+        counts = status.get("workerCounts") or {}
+        running, pending = int(counts.get("running") or 0), int(counts.get("pending") or 0)
+        succeeded, failed = int(counts.get("succeeded") or 0), int(counts.get("failed") or 0)
+        pods = tuple(
+            str(worker.get("pod") or "")
+            for worker in sorted(status.get("workers") or [], key=lambda w: int(w.get("index") or 0))
+        )
+        info = {"workers": workers, "running": running, "pending": pending, "succeeded": succeeded, "failed": failed}
+        phase = status.get("phase") or ""
+        message = str(status.get("message") or "")
+        if phase == "Succeeded":
+            return Observation.of(
+                TaskExecution.SUCCEEDED, message or f"{succeeded}/{workers} workers succeeded", pods, **info
+            )
+        if phase == "Failed":
+            reason = str(status.get("reason") or "Failed")
+            flyte_phase = TaskExecution.FAILED if reason in _PERMANENT_REASONS else TaskExecution.RETRYABLE_FAILED
+            return Observation.of(flyte_phase, f"{reason}: {message}" if message else reason, pods, **info)
+        if phase == "Running":
+            progress = f"{running}/{workers} workers running, {succeeded} succeeded"
+            if failed:
+                progress += f", {failed} failed"
+            return Observation.of(TaskExecution.RUNNING, progress, pods, **info)
+        if phase == "Pending":
+            return Observation.of(TaskExecution.INITIALIZING, f"{pending}/{workers} workers pending", pods, **info)
+        return Observation.of(TaskExecution.QUEUED, "waiting for the ParallelJob operator", pods, **info)
+
+    def watch_resources(self, settings: ConnectorSettings) -> list[ResourceType]:
+        return [PARALLEL_JOB]

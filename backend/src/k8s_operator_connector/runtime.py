@@ -1,0 +1,110 @@
+"""State shared by every connector in one process: the API client, caches and cleanup.
+
+Created lazily on the first call, not at import: flytekit imports plugins in every
+``pyflyte`` command, and only a serving connector should talk to Kubernetes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from k8s_operator_connector.kube_api import KubeApi, KubeApiError, ResourceType
+from k8s_operator_connector.object_cache import ObjectCache
+from k8s_operator_connector.plugin import Observation
+from k8s_operator_connector.settings import ConnectorSettings
+from k8s_operator_connector.task_context import MANAGED_BY, MANAGED_BY_LABEL
+
+logger = logging.getLogger(__name__)
+
+Observer = Callable[[Mapping[str, Any]], Observation]
+MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+
+
+class ConnectorRuntime:
+    def __init__(self, settings: ConnectorSettings, api_factory: Callable[[], KubeApi] | None = None) -> None:
+        self.settings = settings
+        self._api_factory = api_factory or (lambda: KubeApi(settings.api))
+        self._api: KubeApi | None = None
+        self._caches: dict[tuple[ResourceType, str | None], ObjectCache] = {}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._sweeper: threading.Thread | None = None
+        # Blocking API calls (create, delete, cache misses) run here, off the gRPC event loop.
+        self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="k8s-api")
+
+    @property
+    def api(self) -> KubeApi:
+        if self._api is None:
+            with self._lock:
+                if self._api is None:
+                    self._api = self._api_factory()
+        return self._api
+
+    def cache_for(self, resource: ResourceType, namespace: str, observe: Observer) -> ObjectCache:
+        """The cache watching ``namespace`` (or all namespaces, if the settings say so)."""
+        scope = namespace if self.settings.namespaces else None
+        key = (resource, scope)
+        cache = self._caches.get(key)
+        if cache is None:
+            with self._lock:
+                cache = self._caches.get(key)
+                if cache is None:
+                    cache = ObjectCache(
+                        self.api,
+                        resource,
+                        scope,
+                        MANAGED_SELECTOR,
+                        observe,
+                        tombstone_seconds=max(3600.0, 2 * self.settings.finished_retention_seconds),
+                    )
+                    cache.start()
+                    self._caches[key] = cache
+                    self._start_sweeper()
+        return cache
+
+    def start_watching(self, resources: list[ResourceType], observe: Observer) -> None:
+        """Watch these resources in every configured scope now, so that cleanup and restarts
+        see objects created before this process started, not only those asked about."""
+        for namespace in self.settings.namespaces or (self.settings.default_namespace,):
+            for resource in resources:
+                self.cache_for(resource, namespace, observe)
+
+    def caches(self) -> list[ObjectCache]:
+        with self._lock:
+            return list(self._caches.values())
+
+    def _start_sweeper(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = threading.Thread(target=self._sweep_forever, name="retention-cleanup", daemon=True)
+            self._sweeper.start()
+
+    def _sweep_forever(self) -> None:
+        while not self._stopped.wait(self.settings.cleanup_interval_seconds):
+            self.sweep_once()
+
+    def sweep_once(self) -> int:
+        """Delete objects finished longer than the retention ago; returns how many."""
+        deleted = 0
+        for cache in self.caches():
+            for key in cache.finished_before(self.settings.finished_retention_seconds):
+                namespace, name = key
+                try:
+                    self.api.delete(cache.resource, namespace, name, propagation="Background")
+                except KubeApiError as error:
+                    logger.warning("retention cleanup of %s %s/%s failed: %s", cache.resource, namespace, name, error)
+                    continue
+                cache.mark_deleted_by_connector(key)
+                deleted += 1
+        if deleted:
+            logger.info("retention cleanup deleted %d finished objects", deleted)
+        return deleted
+
+    def stop(self) -> None:
+        self._stopped.set()
+        for cache in self.caches():
+            cache.stop()
+        self.executor.shutdown(wait=False, cancel_futures=True)

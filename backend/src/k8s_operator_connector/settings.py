@@ -1,0 +1,240 @@
+"""The connector's configuration: one YAML file, validated once at start.
+
+The file is named by ``K8S_OPERATOR_CONNECTOR_CONFIG``; without it every setting takes
+its default. Unknown keys and wrong types are errors that name the key and what is
+allowed, so a typo in a ConfigMap stops the connector at start instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_ENV = "K8S_OPERATOR_CONNECTOR_CONFIG"
+ALL_TASK_TYPES = ("parallel_job", "custom_resource")
+LOG_LINK_PHASES = ("pending", "running", "succeeded", "failed")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z]+)\}")
+LOG_LINK_PLACEHOLDERS = frozenset({"namespace", "name", "podName", "taskExecutionId", "workerIndex"})
+
+
+class SettingsError(ValueError):
+    """The configuration is invalid; the message names the key and what is allowed."""
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    qps: float = 50.0
+    burst: int = 100
+    timeout_seconds: float = 30.0
+    max_retries: int = 5
+    kubeconfig: str = ""
+    context: str = ""
+
+
+@dataclass(frozen=True)
+class LogLinkTemplate:
+    name: str
+    template: str
+    phases: tuple[str, ...] = LOG_LINK_PHASES
+
+    @property
+    def per_pod(self) -> bool:
+        return "{podName}" in self.template or "{workerIndex}" in self.template
+
+
+@dataclass(frozen=True)
+class AllowedKind:
+    group: str
+    version: str
+    kind: str
+    plural: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+@dataclass(frozen=True)
+class CustomResourceSettings:
+    allowed_kinds: tuple[AllowedKind, ...] = ()
+    max_manifest_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ConnectorSettings:
+    namespaces: tuple[str, ...] = ()
+    default_namespace: str = "default"
+    default_service_account: str = ""
+    finished_retention_seconds: float = 600.0
+    cleanup_interval_seconds: float = 30.0
+    stale_after_seconds: float = 300.0
+    max_log_links: int = 8
+    api: ApiSettings = field(default_factory=ApiSettings)
+    log_links: tuple[LogLinkTemplate, ...] = ()
+    custom_resource: CustomResourceSettings = field(default_factory=CustomResourceSettings)
+    task_types: tuple[str, ...] = ALL_TASK_TYPES
+
+    def watches_namespace(self, namespace: str) -> bool:
+        return not self.namespaces or namespace in self.namespaces
+
+
+class _Reader:
+    """Reads one mapping of the YAML document, remembering where it is for error messages."""
+
+    def __init__(self, data: Any, where: str) -> None:
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise SettingsError(f"{where or 'the configuration'} must be a mapping, got {type(data).__name__}")
+        self.data = data
+        self.where = where
+        self.used: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        self.used.add(key)
+        if key not in self.data or self.data[key] is None:
+            return default
+        value = self.data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            names = " or ".join(k.__name__ for k in kinds)
+            raise SettingsError(f"{self._key(key)} must be {names}, got {value!r}")
+        return value
+
+    def number(self, key: str, default: float, minimum: float, integer: bool = False) -> Any:
+        value = self.get(key, int if integer else (int, float), default)
+        if value < minimum:
+            raise SettingsError(f"{self._key(key)} must be >= {minimum}, got {value}")
+        return value
+
+    def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        values = self.get(key, list, list(default))
+        for index, value in enumerate(values):
+            if not isinstance(value, str) or not value:
+                raise SettingsError(f"{self._key(key)}[{index}] must be a non-empty string, got {value!r}")
+        return tuple(values)
+
+    def items(self, key: str) -> list[_Reader]:
+        return [_Reader(item, f"{self._key(key)}[{index}]") for index, item in enumerate(self.get(key, list, []))]
+
+    def child(self, key: str) -> _Reader:
+        return _Reader(self.get(key, Mapping, {}), self._key(key))
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise SettingsError(
+                f"unknown key {self._key(unknown[0])!r}; allowed keys here: {', '.join(sorted(self.used))}"
+            )
+
+
+def _namespace(reader: _Reader, key: str, value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise SettingsError(f"{reader._key(key)} must be a DNS-1123 label (a Kubernetes namespace), got {value!r}")
+    return value
+
+
+def _api(reader: _Reader) -> ApiSettings:
+    api = ApiSettings(
+        qps=reader.number("qps", ApiSettings.qps, 0.1),
+        burst=reader.number("burst", ApiSettings.burst, 1, integer=True),
+        timeout_seconds=reader.number("timeoutSeconds", ApiSettings.timeout_seconds, 1),
+        max_retries=reader.number("maxRetries", ApiSettings.max_retries, 0, integer=True),
+        kubeconfig=reader.get("kubeconfig", str, ""),
+        context=reader.get("context", str, ""),
+    )
+    reader.finish()
+    return api
+
+
+def _log_link(reader: _Reader) -> LogLinkTemplate:
+    name = reader.get("name", str, "")
+    template = reader.get("template", str, "")
+    if not name or not template:
+        raise SettingsError(f"{reader.where} needs a non-empty name and template")
+    unknown = set(_PLACEHOLDER.findall(template)) - LOG_LINK_PLACEHOLDERS
+    if unknown:
+        raise SettingsError(
+            f"{reader.where}.template uses unknown placeholder {{{sorted(unknown)[0]}}}; "
+            f"allowed: {', '.join('{' + p + '}' for p in sorted(LOG_LINK_PLACEHOLDERS))}"
+        )
+    phases = reader.strings("phases", LOG_LINK_PHASES)
+    bad = [phase for phase in phases if phase not in LOG_LINK_PHASES]
+    if bad:
+        raise SettingsError(f"{reader.where}.phases has {bad[0]!r}; allowed: {', '.join(LOG_LINK_PHASES)}")
+    reader.finish()
+    return LogLinkTemplate(name=name, template=template, phases=phases)
+
+
+def _allowed_kind(reader: _Reader) -> AllowedKind:
+    kind = AllowedKind(
+        group=reader.get("group", str, ""),
+        version=reader.get("version", str, ""),
+        kind=reader.get("kind", str, ""),
+        plural=reader.get("plural", str, ""),
+    )
+    if not (kind.version and kind.kind and kind.plural):
+        raise SettingsError(f"{reader.where} needs version, kind and plural (group is empty for the core API)")
+    reader.finish()
+    return kind
+
+
+def parse_settings(document: Any) -> ConnectorSettings:
+    """Validate a parsed YAML document into settings; raises SettingsError naming the key."""
+    root = _Reader(document, "")
+    namespaces = tuple(_namespace(root, "namespaces", n) for n in root.strings("namespaces", ()))
+    default_namespace = _namespace(root, "defaultNamespace", root.get("defaultNamespace", str, "default"))
+    task_types = root.strings("taskTypes", ALL_TASK_TYPES)
+    for task_type in task_types:
+        if task_type not in ALL_TASK_TYPES:
+            raise SettingsError(f"taskTypes has {task_type!r}; allowed: {', '.join(ALL_TASK_TYPES)}")
+    custom = root.child("customResource")
+    custom_settings = CustomResourceSettings(
+        allowed_kinds=tuple(_allowed_kind(item) for item in custom.items("allowedKinds")),
+        max_manifest_bytes=custom.number("maxManifestBytes", CustomResourceSettings.max_manifest_bytes, 1, True),
+    )
+    custom.finish()
+    settings = ConnectorSettings(
+        namespaces=namespaces,
+        default_namespace=default_namespace,
+        default_service_account=root.get("defaultServiceAccount", str, ""),
+        finished_retention_seconds=root.number("finishedRetentionSeconds", 600.0, 0),
+        cleanup_interval_seconds=root.number("cleanupIntervalSeconds", 30.0, 0.05),
+        stale_after_seconds=root.number("staleAfterSeconds", 300.0, 1),
+        max_log_links=root.number("maxLogLinks", 8, 0, integer=True),
+        api=_api(root.child("api")),
+        log_links=tuple(_log_link(item) for item in root.items("logLinks")),
+        custom_resource=custom_settings,
+        task_types=task_types,
+    )
+    root.finish()
+    return settings
+
+
+def load_settings(environ: Mapping[str, str] = os.environ) -> ConnectorSettings:
+    """Settings from the file named by K8S_OPERATOR_CONNECTOR_CONFIG, or the defaults."""
+    path = environ.get(CONFIG_ENV, "")
+    if not path:
+        return ConnectorSettings()
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise SettingsError(f"{CONFIG_ENV}={path}: cannot read it ({error.strerror})") from error
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise SettingsError(f"{CONFIG_ENV}={path}: not valid YAML ({error})") from error
+    try:
+        return parse_settings(document)
+    except SettingsError as error:
+        raise SettingsError(f"{path}: {error}") from error

@@ -1,0 +1,89 @@
+"""Where and as whom a task's object lives: derived from Flyte's execution metadata.
+
+Propeller sends a ``TaskExecutionMetadata`` with every CreateTask; local runs
+(flytekit's connector executor) send none, and get defaults from the settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flytekit.models.task import TaskExecutionMetadata
+
+from k8s_operator_connector.naming import dns_label, label_value
+from k8s_operator_connector.settings import ConnectorSettings
+
+MANAGED_BY = "flyte-k8s-operator-connector"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+TASK_EXECUTION_ANNOTATION = "flyte-k8s-operator.flyte.org/task-execution-id"
+TASK_TYPE_LABEL = "flyte-k8s-operator.flyte.org/task-type"
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """Everything about the task attempt that shapes its Kubernetes object."""
+
+    name: str
+    namespace: str
+    task_execution_id: str
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    service_account: str = ""
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+def _execution_identity(metadata: TaskExecutionMetadata) -> tuple[dict[str, str], list[str]]:
+    """Flyte's identifying labels, and the parts of the task execution id in order."""
+    task_execution = metadata.task_execution_id
+    node = task_execution.node_execution_id
+    execution = node.execution_id
+    identity = {
+        "project": execution.project,
+        "domain": execution.domain,
+        "execution-id": execution.name,
+        "node-id": node.node_id,
+        "task-name": task_execution.task_id.name,
+        "retry-attempt": str(task_execution.retry_attempt),
+    }
+    parts = [execution.project, execution.domain, execution.name, node.node_id, str(task_execution.retry_attempt)]
+    return identity, parts
+
+
+def task_context(
+    metadata: TaskExecutionMetadata | None,
+    output_prefix: str,
+    task_type: str,
+    settings: ConnectorSettings,
+    max_name_length: int,
+) -> TaskContext:
+    """The object's name, namespace, labels and annotations for one task attempt."""
+    base_labels = {MANAGED_BY_LABEL: MANAGED_BY, TASK_TYPE_LABEL: task_type}
+    if metadata is None or metadata.task_execution_id is None:
+        # A local run: the output prefix is unique per run, so it names the object.
+        execution_id = f"local/{output_prefix}"
+        return TaskContext(
+            name=dns_label(["local"], execution_id, max_name_length),
+            namespace=settings.default_namespace,
+            task_execution_id=execution_id,
+            labels=base_labels,
+            annotations={TASK_EXECUTION_ANNOTATION: execution_id},
+            service_account=settings.default_service_account,
+        )
+    identity, parts = _execution_identity(metadata)
+    execution_id = "/".join(parts)
+    # Readable: execution-node-attempt; unique: the hash of the whole id incl. project/domain.
+    name = dns_label(parts[2:], execution_id, max_name_length)
+    labels = {key: label_value(value) for key, value in (metadata.labels or {}).items()}
+    labels.update({key: label_value(value) for key, value in identity.items() if value})
+    labels.update(base_labels)
+    annotations = dict(metadata.annotations or {})
+    annotations[TASK_EXECUTION_ANNOTATION] = execution_id
+    return TaskContext(
+        name=name,
+        namespace=metadata.namespace or settings.default_namespace,
+        task_execution_id=execution_id,
+        labels=labels,
+        annotations=annotations,
+        service_account=metadata.k8s_service_account or settings.default_service_account,
+        environment=dict(metadata.environment_variables or {}),
+    )
