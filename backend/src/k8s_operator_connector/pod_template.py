@@ -13,7 +13,6 @@ import base64
 import copy
 from typing import Any
 
-from flytekit.extend.backend.utils import render_task_template
 from flytekit.models import task as task_models
 from google.protobuf import text_format
 
@@ -53,18 +52,35 @@ def secret_annotations(template: task_models.TaskTemplate) -> dict[str, str]:
     return annotations
 
 
-def _rendered_args(request: TaskRequest) -> list[str]:
-    container = request.template.container
-    args = list(container.args or [])
-    if any("{{." in arg for arg in args):
-        # A local or test caller sent placeholders; render them as flytekit's local executor does.
-        rendered = copy.deepcopy(request.template)
-        render_task_template(rendered, request.output_prefix.rstrip("/"))
-        args = list(rendered.container.args or [])
-    return args
+def render_args(args: list[str], output_prefix: str) -> list[str]:
+    """Fill placeholders propeller would have rendered, as flytekit's local executor does."""
+    prefix = output_prefix.rstrip("/")
+    replacements = {
+        "{{.input}}": f"{prefix}/inputs.pb",
+        "{{.outputPrefix}}": prefix,
+        "{{.rawOutputDataPrefix}}": f"{prefix}/raw_output",
+        "{{.checkpointOutputPrefix}}": f"{prefix}/checkpoint_output",
+        "{{.prevCheckpointPrefix}}": f"{prefix}/prev_checkpoint",
+    }
+    rendered = []
+    for arg in args:
+        for placeholder, value in replacements.items():
+            arg = arg.replace(placeholder, value)
+        rendered.append(arg)
+    return rendered
+
+
+def _env_list(env: dict[str, str]) -> list[dict[str, str]]:
+    return [{"name": key, "value": value} for key, value in sorted(env.items())]
+
+
+def _merge_env(existing: list[dict[str, Any]], added: dict[str, str]) -> list[dict[str, Any]]:
+    kept = [item for item in existing if item.get("name") not in added]
+    return kept + _env_list(added)
 
 
 def task_container(request: TaskRequest, name: str, extra_env: dict[str, str]) -> dict[str, Any]:
+    """The TaskTemplate's container (a task without a pod template) as a container spec."""
     container = request.template.container
     if container is None:
         raise InvalidTaskError("container", "the task has no container; it must be a Python function task")
@@ -76,8 +92,8 @@ def task_container(request: TaskRequest, name: str, extra_env: dict[str, str]) -
     spec: dict[str, Any] = {
         "name": name,
         "image": container.image,
-        "args": _rendered_args(request),
-        "env": [{"name": key, "value": value} for key, value in sorted(env.items())],
+        "args": render_args(list(container.args or []), request.output_prefix),
+        "env": _env_list(env),
     }
     if container.command:
         spec["command"] = list(container.command)
@@ -87,29 +103,38 @@ def task_container(request: TaskRequest, name: str, extra_env: dict[str, str]) -
     return spec
 
 
+def _pod_template_primary(request: TaskRequest, pod_spec: dict[str, Any], extra_env: dict[str, str]) -> dict[str, Any]:
+    """A task with a pod template: flytekit put the task's container into it as the primary."""
+    name = (request.template.config or {}).get("primary_container_name") or ""
+    containers = pod_spec.get("containers") or []
+    primary = next((c for c in containers if c.get("name") == name), None)
+    if primary is None:
+        raise InvalidTaskError(
+            "k8s_pod.pod_spec.containers", f"no container named {name!r} (the pod template's primary_container_name)"
+        )
+    if not primary.get("image"):
+        raise InvalidTaskError("container.image", "empty; set container_image on the task")
+    primary = dict(primary)
+    primary["args"] = render_args(list(primary.get("args") or []), request.output_prefix)
+    primary["env"] = _merge_env(list(primary.get("env") or []), {**request.context.environment, **extra_env})
+    pod_spec["containers"] = [primary, *(c for c in containers if c.get("name") != name)]
+    return primary
+
+
 def worker_pod_template(request: TaskRequest, extra_env: dict[str, str]) -> dict[str, Any]:
     """A PodTemplateSpec whose first container runs the task."""
     template = request.template
     context = request.context
-    pod_spec: dict[str, Any] = {}
     metadata: dict[str, Any] = {"labels": {}, "annotations": {}}
-    primary_name = "worker"
     if template.k8s_pod is not None:
         pod_spec = copy.deepcopy(template.k8s_pod.pod_spec or {})
+        _pod_template_primary(request, pod_spec, extra_env)
         pod_metadata = template.k8s_pod.metadata
         if pod_metadata is not None:
             metadata["labels"].update(pod_metadata.labels or {})
             metadata["annotations"].update(pod_metadata.annotations or {})
-        primary_name = (template.config or {}).get("primary_container_name") or primary_name
-    task = task_container(request, primary_name, extra_env)
-    containers = list(pod_spec.get("containers") or [])
-    existing = next((c for c in containers if c.get("name") == primary_name), None)
-    if existing is not None:
-        containers.remove(existing)
-        # The pod template's primary container keeps what the task does not set (mounts, ports...).
-        merged_env = [e for e in existing.get("env") or [] if e.get("name") not in {v["name"] for v in task["env"]}]
-        task = {**existing, **task, "env": merged_env + task["env"]}
-    pod_spec["containers"] = [task, *containers]
+    else:
+        pod_spec = {"containers": [task_container(request, "worker", extra_env)]}
     pod_spec.setdefault("restartPolicy", "Never")
     if context.service_account:
         pod_spec.setdefault("serviceAccountName", context.service_account)

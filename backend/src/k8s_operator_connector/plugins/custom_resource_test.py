@@ -1,0 +1,106 @@
+import pytest
+from flyteidl.core.execution_pb2 import TaskExecution
+from flytekit.models.literals import LiteralMap
+
+from k8s_operator_connector.conftest import blob_literal, int_literal, make_request, make_template, str_literal
+from k8s_operator_connector.plugin import InvalidTaskError
+from k8s_operator_connector.plugins.custom_resource import SUCCESS_ANNOTATION, CustomResourcePlugin
+from k8s_operator_connector.settings import AllowedKind, ConnectorSettings, CustomResourceSettings
+
+plugin = CustomResourcePlugin()
+JOBS = AllowedKind("batch", "v1", "Job", "jobs")
+SETTINGS = ConnectorSettings(custom_resource=CustomResourceSettings(allowed_kinds=(JOBS,)))
+JOB_MANIFEST = {
+    "apiVersion": "batch/v1",
+    "kind": "Job",
+    "metadata": {"labels": {"app": "demo"}},
+    "spec": {
+        "completions": "{{ inputs.n }}",
+        "parallelism": 2,
+        "template": {"spec": {"containers": [{"name": "c", "image": "busybox", "args": ["echo", "{{inputs.word}}!"]}]}},
+    },
+}
+
+
+def custom(manifest=None, success="status.succeeded >= 1", failure="status.failed > 0", progress=""):
+    value = {"manifest": manifest or JOB_MANIFEST, "successCondition": success, "failureCondition": failure}
+    if progress:
+        value["progressTemplate"] = progress
+    return value
+
+
+def build(settings=SETTINGS, inputs=None, **custom_kwargs):
+    template = make_template(task_type="custom_resource", custom=custom(**custom_kwargs), with_container=False)
+    return plugin.build_object(make_request(template, settings=settings, inputs=inputs))
+
+
+def test_builds_the_manifest_with_typed_substitution_and_integral_numbers():
+    built = build(inputs=LiteralMap({"n": int_literal(3), "word": str_literal("hi")}))
+    assert built.resource.plural == "jobs" and built.resource.group == "batch"
+    spec = built.manifest["spec"]
+    assert spec["completions"] == 3  # a whole-string placeholder keeps the input's type
+    assert spec["parallelism"] == 2 and isinstance(spec["parallelism"], int)  # Struct's 2.0 turned back
+    assert spec["template"]["spec"]["containers"][0]["args"] == ["echo", "hi!"]
+    assert built.manifest["metadata"]["annotations"][SUCCESS_ANNOTATION] == "status.succeeded >= 1"
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        ({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding"}, "never creates it"),
+        ({"apiVersion": "v1", "kind": "Secret"}, "not on the connector's allowlist"),
+        ({"apiVersion": "v1", "kind": "Namespace"}, "never creates it"),
+        ({"kind": "Job"}, "needs apiVersion and kind"),
+        ({**JOB_MANIFEST, "metadata": {"namespace": "kube-system"}}, "execution's namespace"),
+        ({**JOB_MANIFEST, "metadata": {"labels": {"app": "x" * 70}}}, "not a valid label value"),
+        ({**JOB_MANIFEST, "metadata": {"labels": {"bad key!": "v"}}}, "not a valid label key"),
+    ],
+)
+def test_refuses_manifests_the_connector_must_not_create(manifest, message):
+    with pytest.raises(InvalidTaskError, match=message):
+        build(manifest=manifest, inputs=LiteralMap({"n": int_literal(1), "word": str_literal("x")}))
+
+
+def test_input_problems_name_the_input():
+    with pytest.raises(InvalidTaskError, match="names no input"):
+        build(inputs=LiteralMap({"word": str_literal("x")}))
+    with pytest.raises(InvalidTaskError, match="inputs.n: only primitive inputs"):
+        build(inputs=LiteralMap({"n": blob_literal(), "word": str_literal("x")}))
+
+
+def test_bad_conditions_and_oversized_manifests_are_refused():
+    inputs = LiteralMap({"n": int_literal(1), "word": str_literal("x")})
+    with pytest.raises(InvalidTaskError, match="custom.success_condition"):
+        build(inputs=inputs, success="status.phase ==")
+    small = ConnectorSettings(custom_resource=CustomResourceSettings(allowed_kinds=(JOBS,), max_manifest_bytes=100))
+    with pytest.raises(InvalidTaskError, match="maxManifestBytes"):
+        build(settings=small, inputs=inputs)
+
+
+def live(status, progress="{status.succeeded}/{spec.completions} done"):
+    return {
+        "metadata": {
+            "annotations": {
+                SUCCESS_ANNOTATION: "status.succeeded >= 2",
+                "custom-resource.flyte-k8s-operator.flyte.org/failure-condition": "status.failed > 0",
+                "custom-resource.flyte-k8s-operator.flyte.org/progress-template": progress,
+            }
+        },
+        "spec": {"completions": 2},
+        "status": status,
+    }
+
+
+def test_observe_evaluates_the_conditions_stored_on_the_object():
+    running = plugin.observe(live({"succeeded": 1}))
+    assert (running.phase, running.message) == (TaskExecution.RUNNING, "1/2 done")
+    assert plugin.observe(live({"succeeded": 2})).phase == TaskExecution.SUCCEEDED
+    failed = plugin.observe(live({"succeeded": 1, "failed": 1}))
+    assert failed.phase == TaskExecution.RETRYABLE_FAILED
+    assert "failure condition met" in failed.message
+
+
+def test_observe_reports_broken_annotations_instead_of_raising():
+    obj = live({})
+    obj["metadata"]["annotations"][SUCCESS_ANNOTATION] = "(("
+    assert plugin.observe(obj).phase == TaskExecution.FAILED

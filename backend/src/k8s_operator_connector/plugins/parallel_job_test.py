@@ -1,0 +1,156 @@
+import pytest
+from flyteidl.core.execution_pb2 import TaskExecution
+from flytekit.models import task as task_models
+from flytekit.models.security import Secret, SecurityContext
+
+from k8s_operator_connector.conftest import make_request, make_template
+from k8s_operator_connector.plugin import InvalidTaskError
+from k8s_operator_connector.plugins.parallel_job import PARALLEL_JOB, ParallelJobPlugin
+from k8s_operator_connector.pod_template import SECRETS_LABEL
+
+plugin = ParallelJobPlugin()
+
+
+def build(**template_kwargs):
+    return plugin.build_object(make_request(make_template(**template_kwargs)))
+
+
+def test_builds_a_parallel_job_from_the_custom_and_the_container():
+    resources = task_models.Resources(
+        requests=[task_models.Resources.ResourceEntry(task_models.Resources.ResourceName.CPU, "500m")],
+        limits=[task_models.Resources.ResourceEntry(task_models.Resources.ResourceName.MEMORY, "1Gi")],
+    )
+    built = build(
+        custom={"workers": 3, "maxRestarts": 2, "timeoutSeconds": "3600", "restartPolicy": "RESTART_POLICY_ON_FAILURE"},
+        args=["pyflyte-execute", "--inputs", "s3://b/in/inputs.pb"],
+        env={"FOO": "bar"},
+        resources=resources,
+    )
+    assert built.resource == PARALLEL_JOB
+    spec = built.manifest["spec"]
+    assert spec["workers"] == 3
+    assert spec["maxRestarts"] == 2
+    assert spec["activeDeadlineSeconds"] == 3600
+    assert spec["restartPolicy"] == "OnFailure"
+    assert spec["successPolicy"] == "AllWorkers"
+    pod = spec["template"]
+    assert pod["spec"]["restartPolicy"] == "OnFailure"
+    assert pod["spec"]["serviceAccountName"] == "flyte-worker"
+    worker = pod["spec"]["containers"][0]
+    assert worker["image"] == "ghcr.io/example/demo:1"
+    assert worker["args"] == ["pyflyte-execute", "--inputs", "s3://b/in/inputs.pb"]
+    env = {item["name"]: item["value"] for item in worker["env"]}
+    assert env["FOO"] == "bar"
+    assert env["FLYTE_K8S_OPERATOR_EXCHANGE_PREFIX"] == "s3://bucket/out/exchange"
+    assert worker["resources"] == {"requests": {"cpu": "500m"}, "limits": {"memory": "1Gi"}}
+    assert pod["metadata"]["labels"]["execution-id"] == "a1b2c3"
+
+
+def test_worker_resources_override_the_task_resources():
+    built = build(custom={"workers": 1, "workerResources": {"requests": {"cpu": "2"}, "limits": {"cpu": "4"}}})
+    worker = built.manifest["spec"]["template"]["spec"]["containers"][0]
+    assert worker["resources"] == {"requests": {"cpu": "2"}, "limits": {"cpu": "4"}}
+
+
+def test_placeholders_left_in_args_are_rendered_against_the_output_prefix():
+    built = build(args=["pyflyte-execute", "--inputs", "{{.input}}", "--output-prefix", "{{.outputPrefix}}"])
+    args = built.manifest["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args == ["pyflyte-execute", "--inputs", "s3://bucket/out/inputs.pb", "--output-prefix", "s3://bucket/out"]
+
+
+def test_a_task_pod_template_is_honoured():
+    pod = task_models.K8sPod(
+        metadata=task_models.K8sObjectMetadata(labels={"tier": "gpu"}, annotations={"a": "b"}),
+        pod_spec={
+            "containers": [
+                {"name": "sidecar", "image": "busybox"},
+                {
+                    "name": "primary",
+                    "image": "ghcr.io/example/demo:1",
+                    "args": ["pyflyte-execute", "--output-prefix", "{{.outputPrefix}}"],
+                    "env": [{"name": "FROM_TEMPLATE", "value": "1"}],
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                },
+            ],
+            "volumes": [{"name": "data", "emptyDir": {}}],
+            "tolerations": [{"key": "gpu", "operator": "Exists"}],
+        },
+    )
+    built = build(k8s_pod=pod, config={"primary_container_name": "primary"})
+    with pytest.raises(InvalidTaskError, match="no container named 'main'"):
+        build(k8s_pod=pod, config={"primary_container_name": "main"})
+    spec = built.manifest["spec"]["template"]["spec"]
+    assert [c["name"] for c in spec["containers"]] == ["primary", "sidecar"]
+    assert spec["containers"][0]["image"] == "ghcr.io/example/demo:1"
+    primary = spec["containers"][0]
+    assert primary["volumeMounts"] == [{"name": "data", "mountPath": "/data"}]
+    assert primary["args"] == ["pyflyte-execute", "--output-prefix", "s3://bucket/out"]
+    env = {item["name"]: item["value"] for item in primary["env"]}
+    assert env["FROM_TEMPLATE"] == "1" and env["FLYTE_K8S_OPERATOR_EXCHANGE_PREFIX"] == "s3://bucket/out/exchange"
+    assert spec["tolerations"] == [{"key": "gpu", "operator": "Exists"}]
+    assert built.manifest["spec"]["template"]["metadata"]["labels"]["tier"] == "gpu"
+
+
+def test_secret_requests_become_the_webhook_label_and_annotations():
+    context = SecurityContext(secrets=[Secret(group="db", key="password")])
+    built = build(security_context=context)
+    metadata = built.manifest["spec"]["template"]["metadata"]
+    assert metadata["labels"][SECRETS_LABEL] == "true"
+    assert "flyte.secrets/s0" in metadata["annotations"]
+
+
+@pytest.mark.parametrize(
+    ("custom", "field"),
+    [
+        ({"workers": 0}, "custom.workers"),
+        ({"workers": 1001}, "custom.workers"),
+        ({"workers": 1, "maxRestarts": 101}, "custom.max_restarts"),
+        ({"workers": 1, "timeoutSeconds": "-5"}, "custom.timeout_seconds"),
+        ({"workers": 1, "restartPolicy": "SOMETIMES"}, "custom"),
+        ({"workers": "many"}, "custom"),
+        ({"replicas": 2}, "custom"),
+    ],
+)
+def test_invalid_customs_name_the_field(custom, field):
+    with pytest.raises(InvalidTaskError) as raised:
+        build(custom=custom)
+    assert raised.value.field_name == field
+
+
+def test_a_task_without_an_image_is_refused():
+    with pytest.raises(InvalidTaskError, match="container.image"):
+        build(image="")
+
+
+def observe(status, workers=3):
+    return plugin.observe({"spec": {"workers": workers}, "status": status})
+
+
+def test_phase_mapping_with_progress_messages_and_pods():
+    assert observe({}).phase == TaskExecution.QUEUED
+    pending = observe({"phase": "Pending", "workerCounts": {"pending": 3}})
+    assert (pending.phase, pending.message) == (TaskExecution.INITIALIZING, "3/3 workers pending")
+    running = observe(
+        {
+            "phase": "Running",
+            "workerCounts": {"running": 2, "succeeded": 1},
+            "workers": [{"index": 1, "pod": "p1"}, {"index": 0, "pod": "p0"}],
+        }
+    )
+    assert running.phase == TaskExecution.RUNNING
+    assert running.message == "2/3 workers running, 1 succeeded"
+    assert running.pods == ("p0", "p1")
+    assert dict(running.info)["running"] == 2
+    assert observe({"phase": "Succeeded", "workerCounts": {"succeeded": 3}}).phase == TaskExecution.SUCCEEDED
+
+
+def test_failures_are_retryable_unless_the_spec_is_invalid():
+    failed = observe({"phase": "Failed", "reason": "BackoffLimitExceeded", "message": "worker 1 failed"})
+    assert failed.phase == TaskExecution.RETRYABLE_FAILED
+    assert failed.message == "BackoffLimitExceeded: worker 1 failed"
+    assert observe({"phase": "Failed", "reason": "InvalidSpec"}).phase == TaskExecution.FAILED
+
+
+def test_observe_never_raises_on_odd_objects():
+    for obj in [{}, {"status": None}, {"spec": {"workers": None}, "status": {"workers": [{}]}}]:
+        assert plugin.observe(obj).phase in (TaskExecution.QUEUED,)
