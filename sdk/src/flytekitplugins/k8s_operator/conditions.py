@@ -487,9 +487,7 @@ class _Parser:
         self.skip_whitespace()
         if self.peek('"') or self.peek("'"):
             text = self.quoted()
-            plain = (
-                _WORD_RE.fullmatch(text) and _number(text) is None and text.lower() not in ("true", "false")
-            )
+            plain = _WORD_RE.fullmatch(text) and _number(text) is None and text.lower() not in ("true", "false")
             # A quoted plain word behaves like the bare word; keep one canonical form.
             return Value(text, "word" if plain else "quoted")
         word = self.match(_WORD_RE)

@@ -211,12 +211,8 @@ def test_project_keeps_what_conditions_read() -> None:
         "spec": {"completions": 3.0},
     }
     assert condition.evaluate(projected)
-    assert project(JOB, [parse_path("status", "p"), parse_path("status.phase", "p")]) == {
-        "status": JOB["status"]
-    }
-    assert project(JOB, [parse_path("status.phase", "p"), parse_path("status", "p")]) == {
-        "status": JOB["status"]
-    }
+    assert project(JOB, [parse_path("status", "p"), parse_path("status.phase", "p")]) == {"status": JOB["status"]}
+    assert project(JOB, [parse_path("status.phase", "p"), parse_path("status", "p")]) == {"status": JOB["status"]}
     assert project(JOB, [parse_path("nope.x", "p")]) == {}
 
 
@@ -250,9 +246,7 @@ _CLAUSES = st.one_of(
     _PATHS,
     _PATHS.map(lambda path: "!" + path),
     st.tuples(_PATHS, st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), _VALUES).map(" ".join),
-    st.tuples(_PATHS, st.lists(_VALUES, min_size=1, max_size=3)).map(
-        lambda c: f"{c[0]} in ({', '.join(c[1])})"
-    ),
+    st.tuples(_PATHS, st.lists(_VALUES, min_size=1, max_size=3)).map(lambda c: f"{c[0]} in ({', '.join(c[1])})"),
 )
 _CONDITIONS = st.lists(_CLAUSES, min_size=1, max_size=4).map(" && ".join)
 
@@ -279,7 +273,5 @@ def test_generated_conditions_parse_evaluate_and_project(text: str, obj: dict[st
     assert isinstance(result, bool)
     assert parse_condition(str(condition), "c") == condition
     assert condition.evaluate(project(obj, condition.parsed_paths)) is result
-    template = parse_progress_template(
-        "".join("{" + str(path) + "}," for path in condition.parsed_paths), "p"
-    )
+    template = parse_progress_template("".join("{" + str(path) + "}," for path in condition.parsed_paths), "p")
     assert isinstance(template.render(obj), str)

@@ -1,0 +1,262 @@
+"""The task classes: :class:`ParallelJobTask` (behind ``@task(task_config=ParallelJob(...))``)
+and :class:`CustomResourceTask` (a manifest run entirely by the connector)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from flyte_k8s_operator.v1 import custom_resource_pb2
+from flytekit import FlyteContextManager
+from flytekit.configuration import SerializationSettings
+from flytekit.core.base_task import PythonTask
+from flytekit.core.interface import Interface
+from flytekit.core.python_function_task import PythonFunctionTask
+from flytekit.exceptions.system import FlyteConnectorNotFound
+from flytekit.extend import TaskPlugins
+from flytekit.extend.backend.base_connector import AsyncConnectorExecutorMixin
+from flytekit.models.literals import LiteralMap
+from flytekitplugins.k8s_operator.conditions import (
+    Condition,
+    ProgressTemplate,
+    parse_condition,
+    parse_progress_template,
+)
+from flytekitplugins.k8s_operator.config import ParallelJob
+from flytekitplugins.k8s_operator.constants import (
+    CUSTOM_RESOURCE_TASK_TYPE,
+    CUSTOM_RESOURCE_TASK_TYPE_VERSION,
+    LOCAL_MODE_CONNECTOR,
+    LOCAL_MODE_ENV,
+    LOCAL_MODE_FUNCTION,
+    PARALLEL_JOB_TASK_TYPE,
+    PARALLEL_JOB_TASK_TYPE_VERSION,
+    WORKER_ENTRYPOINT,
+)
+from flytekitplugins.k8s_operator.manifest import ManifestError, validate_manifest
+from google.protobuf import json_format
+
+__all__ = ["CustomResourceConfig", "CustomResourceTask", "ParallelJobTask", "local_mode"]
+
+#: Input types a manifest placeholder can render.
+_PLACEHOLDER_TYPES = (str, int, float, bool)
+
+
+def local_mode() -> str:
+    """How tasks run in a local execution: ``"connector"`` (default) or ``"function"``.
+
+    Read from ``FLYTE_K8S_OPERATOR_LOCAL_MODE`` on every local run.
+
+    Raises:
+        ValueError: the variable holds another value.
+    """
+    mode = os.environ.get(LOCAL_MODE_ENV, "").strip().lower() or LOCAL_MODE_CONNECTOR
+    if mode not in (LOCAL_MODE_CONNECTOR, LOCAL_MODE_FUNCTION):
+        raise ValueError(
+            f"{LOCAL_MODE_ENV}={os.environ[LOCAL_MODE_ENV]!r} is not a local mode; "
+            f"use {LOCAL_MODE_CONNECTOR!r} (the default) or {LOCAL_MODE_FUNCTION!r}"
+        )
+    return mode
+
+
+def _is_local_execution() -> bool:
+    state = FlyteContextManager.current_context().execution_state
+    return state is not None and state.is_local_execution()
+
+
+def _run_with_connector(task: AsyncConnectorExecutorMixin, **kwargs: Any) -> LiteralMap:
+    """Runs ``task`` through its connector, with a hint when no connector is installed."""
+    try:
+        return AsyncConnectorExecutorMixin.execute(task, **kwargs)
+    except FlyteConnectorNotFound as error:
+        raise FlyteConnectorNotFound(
+            f"{error}. Running {task.name!r} locally needs the flyte-k8s-operator-connector package "
+            f"installed (and a cluster in your kubeconfig); or set {LOCAL_MODE_ENV}={LOCAL_MODE_FUNCTION} "
+            "to run ParallelJob task functions in-process"
+        ) from error
+
+
+class ParallelJobTask(AsyncConnectorExecutorMixin, PythonFunctionTask[ParallelJob]):
+    """A Python function run on several workers by the example operator's ``ParallelJob``.
+
+    Not built directly: ``@task(task_config=ParallelJob(...))`` creates it. Where it runs:
+
+    * In a worker pod (``pyflyte-execute``): runs the function, like any Python task.
+    * In a local execution (``pyflyte run`` without ``--remote``, or calling the task in a
+      test): submits the job through the connector and waits for it, unless
+      ``FLYTE_K8S_OPERATOR_LOCAL_MODE=function``, which runs the function in-process as the
+      only worker (index 0 of 1).
+
+    The container command is ``python -m flytekitplugins.k8s_operator.worker`` followed by the
+    usual ``pyflyte-execute`` arguments, so only worker 0 writes the task's outputs.
+    """
+
+    _TASK_TYPE = PARALLEL_JOB_TASK_TYPE
+
+    def __init__(self, task_config: ParallelJob, task_function: Callable[..., Any], **kwargs: Any) -> None:
+        if not isinstance(task_config, ParallelJob):
+            raise TypeError(f"task_config must be a ParallelJob, got {type(task_config).__name__}")
+        super().__init__(
+            task_config=task_config,
+            task_function=task_function,
+            task_type=self._TASK_TYPE,
+            task_type_version=PARALLEL_JOB_TASK_TYPE_VERSION,
+            **kwargs,
+        )
+
+    def get_custom(self, settings: SerializationSettings) -> dict[str, Any]:
+        """``TaskTemplate.custom``: the ``flyte_k8s_operator.v1.ParallelJob`` message as a dict."""
+        return json_format.MessageToDict(self.task_config.to_proto())
+
+    def get_default_command(self, settings: SerializationSettings) -> list[str]:
+        """``pyflyte-execute ...`` behind the worker entrypoint (see ``worker.py``)."""
+        return [*WORKER_ENTRYPOINT, *super().get_default_command(settings)]
+
+    def execute(self, **kwargs: Any) -> Any:
+        """Runs the function in a pod or in ``function`` mode, else through the connector."""
+        if not _is_local_execution() or local_mode() == LOCAL_MODE_FUNCTION:
+            return PythonFunctionTask.execute(self, **kwargs)
+        ctx = FlyteContextManager.current_context()
+        if self.container_image is None and ctx.serialization_settings is None:
+            raise ValueError(
+                f"Task {self.name!r}: running a ParallelJob locally through the connector needs "
+                f"@task(container_image=...), the image the workers run; or set "
+                f"{LOCAL_MODE_ENV}={LOCAL_MODE_FUNCTION} to run the function in-process"
+            )
+        return _run_with_connector(self, **kwargs)
+
+
+TaskPlugins.register_pythontask_plugin(ParallelJob, ParallelJobTask)
+
+
+def _load_manifest(manifest: Mapping[str, Any] | str) -> Any:
+    if not isinstance(manifest, str):
+        return manifest
+    try:
+        return yaml.safe_load(manifest)
+    except yaml.YAMLError as error:
+        raise ManifestError(f"manifest is not valid YAML: {error}") from error
+
+
+@dataclass(frozen=True)
+class CustomResourceConfig:
+    """The validated parts of a :class:`CustomResourceTask` (its ``task_config``).
+
+    Attributes:
+        manifest: The object to create, with ``{{ inputs.NAME }}`` placeholders in string values.
+        success_condition: When the object has succeeded, e.g. ``status.phase == Succeeded``.
+        failure_condition: When it has failed; empty: never (only the timeout ends it).
+        progress_template: Optional text shown while running, e.g. ``"{status.succeeded} done"``.
+    """
+
+    manifest: Mapping[str, Any]
+    success_condition: Condition
+    failure_condition: Condition | None
+    progress_template: ProgressTemplate | None
+
+    def to_proto(self) -> custom_resource_pb2.CustomResourceTask:
+        """The ``flyte_k8s_operator.v1.CustomResourceTask`` message written to ``TaskTemplate.custom``."""
+        message = custom_resource_pb2.CustomResourceTask(
+            success_condition=str(self.success_condition),
+            failure_condition=str(self.failure_condition) if self.failure_condition else "",
+            progress_template=str(self.progress_template) if self.progress_template else "",
+        )
+        message.manifest.update(self.manifest)
+        return message
+
+
+class CustomResourceTask(AsyncConnectorExecutorMixin, PythonTask[CustomResourceConfig]):
+    """Creates a Kubernetes object from a manifest and waits for a condition on it.
+
+    There is no Python function: the connector creates the object (named after the execution,
+    in the execution's namespace), polls it, reports ``progress_template`` and ends the task
+    when ``success_condition`` or ``failure_condition`` holds. Local executions go through the
+    connector too. Everything is checked at declaration; errors name the field::
+
+        create_job = CustomResourceTask(
+            name="count_to",
+            manifest='''
+                apiVersion: batch/v1
+                kind: Job
+                spec:
+                  completions: "{{ inputs.n }}"
+                  template:
+                    spec:
+                      restartPolicy: Never
+                      containers:
+                        - name: main
+                          image: busybox:1.36
+                          args: ["echo", "counting to {{ inputs.n }}"]
+            ''',
+            success_condition="status.succeeded >= spec.completions",
+            failure_condition="status.conditions[type=Failed].status == True",
+            progress_template="{status.succeeded}/{spec.completions} done",
+            inputs=kwtypes(n=int),
+        )
+
+    Args:
+        name: The task's name (unique in its project).
+        manifest: A mapping or a YAML string: ``apiVersion`` and ``kind`` required,
+            ``metadata.name``/``namespace``/``generateName`` forbidden, ``{{ inputs.NAME }}``
+            placeholders (declared inputs only) in string values.
+        success_condition: See :mod:`flytekitplugins.k8s_operator.conditions`.
+        failure_condition: Same language; empty means the object never fails by condition.
+        progress_template: Text with ``{path}`` references; empty for none.
+        inputs: Input names and types (``kwtypes(n=int)``); only ``str``, ``int``, ``float`` and
+            ``bool``, the values placeholders can render.
+        **kwargs: Passed to ``PythonTask`` (e.g. ``metadata=TaskMetadata(retries=2, timeout=...)``).
+    """
+
+    _TASK_TYPE = CUSTOM_RESOURCE_TASK_TYPE
+
+    def __init__(
+        self,
+        name: str,
+        manifest: Mapping[str, Any] | str,
+        success_condition: str,
+        failure_condition: str = "",
+        progress_template: str = "",
+        inputs: Mapping[str, type] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        declared = dict(inputs or {})
+        for input_name, input_type in declared.items():
+            if input_type not in _PLACEHOLDER_TYPES:
+                raise ValueError(
+                    f"CustomResourceTask {name!r}: input {input_name!r} has type {input_type!r}; "
+                    "manifest placeholders render str, int, float and bool inputs only"
+                )
+        try:
+            loaded = _load_manifest(manifest)
+            validate_manifest(loaded, declared)
+        except ManifestError as error:
+            raise ManifestError(f"CustomResourceTask {name!r}: {error}") from error
+        config = CustomResourceConfig(
+            manifest=loaded,
+            success_condition=parse_condition(success_condition, f"{name}.success_condition"),
+            failure_condition=(
+                parse_condition(failure_condition, f"{name}.failure_condition") if failure_condition.strip() else None
+            ),
+            progress_template=(
+                parse_progress_template(progress_template, f"{name}.progress_template") if progress_template else None
+            ),
+        )
+        super().__init__(
+            task_type=self._TASK_TYPE,
+            name=name,
+            task_config=config,
+            interface=Interface(inputs=declared, outputs={}),
+            task_type_version=CUSTOM_RESOURCE_TASK_TYPE_VERSION,
+            **kwargs,
+        )
+
+    def get_custom(self, settings: SerializationSettings) -> dict[str, Any]:
+        """``TaskTemplate.custom``: the ``flyte_k8s_operator.v1.CustomResourceTask`` message as a dict."""
+        return json_format.MessageToDict(self.task_config.to_proto())
+
+    def execute(self, **kwargs: Any) -> Any:
+        """Runs the task through the connector (there is no function body to run)."""
+        return _run_with_connector(self, **kwargs)

@@ -1,0 +1,124 @@
+"""The entrypoint ParallelJob workers run before ``pyflyte-execute``.
+
+Every worker of a ParallelJob runs the same container command. Left alone, all of them would
+write ``outputs.pb`` (and ``error.pb``, decks, checkpoints) to the task's one output prefix and
+race. The task's command is therefore::
+
+    python -m flytekitplugins.k8s_operator.worker pyflyte-execute --inputs ... --output-prefix P ...
+
+This module reads ``WORKER_INDEX`` and, for every worker but the leader (index 0), rewrites
+
+* ``--output-prefix P`` to ``P/workers/<index>``,
+* ``--checkpoint-path C`` and ``--prev-checkpoint C`` (when not empty) to ``C/workers/<index>``,
+
+then replaces itself with the command (``os.execvp``), so the leader alone writes the task's
+outputs. It also sets, unless already set:
+
+* ``FLYTE_K8S_OPERATOR_EXCHANGE_PREFIX`` to ``P/exchange`` (the original prefix), the place
+  where :func:`~flytekitplugins.k8s_operator.exchange.share` writes;
+* ``FLYTE_FAIL_ON_ERROR=true``, so a worker whose function raises exits non-zero and the
+  operator's restart and success policies see the failure (``pyflyte-execute`` otherwise exits
+  0 after writing ``error.pb``).
+
+It works the same after ``pyflyte-fast-execute``, which runs the rest of the command as is.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import NoReturn
+
+from flytekitplugins.k8s_operator.constants import (
+    EXCHANGE_PREFIX_ENV,
+    WORKER_INDEX_ENV,
+    WORKER_OUTPUT_SUBDIR,
+)
+
+__all__ = ["main", "prepare", "worker_index_from_env"]
+
+_FAIL_ON_ERROR_ENV = "FLYTE_FAIL_ON_ERROR"
+_PER_WORKER_OPTIONS = ("--output-prefix", "--checkpoint-path", "--prev-checkpoint")
+
+
+def worker_index_from_env(environ: Mapping[str, str]) -> int:
+    """``WORKER_INDEX`` as an int, 0 when unset.
+
+    Raises:
+        ValueError: the variable is set but not a non-negative integer.
+    """
+    raw = environ.get(WORKER_INDEX_ENV, "").strip()
+    if not raw:
+        return 0
+    if not raw.isdigit():
+        raise ValueError(f"{WORKER_INDEX_ENV} must be a non-negative integer, got {raw!r}")
+    return int(raw)
+
+
+def _join(prefix: str, *parts: str) -> str:
+    return "/".join([prefix.rstrip("/"), *parts])
+
+
+def _option_value(args: Sequence[str], option: str) -> str | None:
+    """The value of ``option`` (``--opt V`` or ``--opt=V``) before a bare ``--``, if present."""
+    for position, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == option and position + 1 < len(args):
+            return args[position + 1]
+        if arg.startswith(option + "="):
+            return arg[len(option) + 1 :]
+    return None
+
+
+def _rewrite(args: Sequence[str], index: int) -> list[str]:
+    """``args`` with the per-worker options pointed at ``<value>/workers/<index>``."""
+    rewritten = list(args)
+    position = 0
+    while position < len(rewritten):
+        arg = rewritten[position]
+        if arg == "--":
+            break
+        option, _, inline = arg.partition("=")
+        if option in _PER_WORKER_OPTIONS:
+            if inline:
+                rewritten[position] = f"{option}={_join(inline, WORKER_OUTPUT_SUBDIR, str(index))}"
+            elif position + 1 < len(rewritten) and rewritten[position + 1]:
+                rewritten[position + 1] = _join(rewritten[position + 1], WORKER_OUTPUT_SUBDIR, str(index))
+                position += 1
+        position += 1
+    return rewritten
+
+
+def prepare(args: Sequence[str], environ: MutableMapping[str, str]) -> list[str]:
+    """The command this worker runs, updating ``environ`` for it (see the module docs).
+
+    Raises:
+        ValueError: no command was given, or ``WORKER_INDEX`` is malformed.
+    """
+    if not args:
+        raise ValueError("usage: python -m flytekitplugins.k8s_operator.worker pyflyte-execute [ARGS...]")
+    index = worker_index_from_env(environ)
+    output_prefix = _option_value(args, "--output-prefix")
+    if output_prefix and not environ.get(EXCHANGE_PREFIX_ENV):
+        environ[EXCHANGE_PREFIX_ENV] = _join(output_prefix, "exchange")
+    environ.setdefault(_FAIL_ON_ERROR_ENV, "true")
+    return list(args) if index == 0 else _rewrite(args, index)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Runs the worker: prepares the command and ``exec``s it (never returns)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        command = prepare(args, os.environ)
+    except ValueError as error:
+        print(f"flytekitplugins.k8s_operator.worker: {error}", file=sys.stderr)
+        sys.exit(2)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvp(command[0], command)
+
+
+if __name__ == "__main__":
+    main()
