@@ -33,10 +33,11 @@ def template_dict(task: PythonTask, settings: SerializationSettings) -> dict[str
     """The serialized TaskTemplate as JSON, minus what depends on the test module or flytekit version."""
     template = get_serializable(OrderedDict(), settings, task).template
     data = json_format.MessageToDict(template.to_flyte_idl())
-    module = task.name.rsplit(".", 1)[0]
-    data["id"]["name"] = data["id"]["name"].replace(module, "<test module>")
     data["metadata"]["runtime"].pop("version", None)
-    if "container" in data:
+    function = getattr(task, "task_function", None)
+    if function is not None:  # pytest names test modules after their directory, Pants alike
+        module = function.__module__
+        data["id"]["name"] = data["id"]["name"].replace(module, "<test module>")
         data["container"]["args"] = [arg.replace(module, "<test module>") for arg in data["container"]["args"]]
     return data
 

@@ -1,0 +1,194 @@
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flyte_k8s_operator.v1 import custom_resource_pb2
+from flytekit import kwtypes, workflow
+from flytekit.extend.backend.base_connector import (
+    AsyncConnectorBase,
+    ConnectorRegistry,
+    Resource,
+    ResourceMeta,
+    TaskCategory,
+)
+from flytekit.models.core.execution import TaskExecutionPhase
+from flytekit.models.literals import LiteralMap
+from flytekit.models.task import TaskTemplate
+from flytekitplugins.k8s_operator import ConditionError, CustomResourceTask, ManifestError
+from flytekitplugins.k8s_operator.manifest import render_manifest
+from google.protobuf import json_format
+
+JOB_YAML = """
+apiVersion: batch/v1
+kind: Job
+metadata:
+  labels:
+    team: "{{ inputs.team }}"
+spec:
+  completions: "{{ inputs.n }}"
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: main
+          image: busybox:1.36
+          args: ["sh", "-c", "echo counting to {{ inputs.n }} for {{inputs.team}}"]
+"""
+
+count_to = CustomResourceTask(
+    name="count_to",
+    manifest=JOB_YAML,
+    success_condition="status.succeeded >= 1 && status.conditions[type=Complete].status == True",
+    failure_condition="status.conditions[type=Failed].status == True",
+    progress_template="{status.succeeded}/{spec.completions} done",
+    inputs=kwtypes(n=int, team=str),
+)
+
+
+def _manifest(**overrides: Any) -> dict[str, Any]:
+    manifest: dict[str, Any] = {"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"size": 1}}
+    manifest.update(overrides)
+    return {key: value for key, value in manifest.items() if value is not None}
+
+
+def test_task_type_and_interface() -> None:
+    assert count_to.task_type == "custom_resource"
+    assert count_to.task_type_version == 1
+    assert set(count_to.python_interface.inputs) == {"n", "team"}
+    assert count_to.python_interface.outputs == {}
+
+
+def test_golden_template(
+    serialize: Callable[[Any], dict[str, Any]], golden: Callable[[str, dict[str, Any]], None]
+) -> None:
+    template = serialize(count_to)
+    assert "container" not in template  # runs entirely in the connector
+    golden("custom_resource_template", template)
+
+
+def test_custom_round_trips_and_renders(serialize: Callable[[Any], dict[str, Any]]) -> None:
+    custom = serialize(count_to)["custom"]
+    message = json_format.ParseDict(custom, custom_resource_pb2.CustomResourceTask())
+    assert message.success_condition == "status.succeeded >= 1 && status.conditions[type=Complete].status == True"
+    assert message.failure_condition == "status.conditions[type=Failed].status == True"
+    assert message.progress_template == "{status.succeeded}/{spec.completions} done"
+    manifest = json_format.MessageToDict(message.manifest)
+    assert manifest["spec"]["backoffLimit"] == 0.0  # a Struct keeps every number as a double
+    rendered = render_manifest(manifest, {"n": 3, "team": "ml"})
+    assert rendered["spec"]["completions"] == 3
+    assert rendered["spec"]["backoffLimit"] == 0
+    assert isinstance(rendered["spec"]["backoffLimit"], int)
+    assert rendered["metadata"]["labels"]["team"] == "ml"
+    container = rendered["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][2] == "echo counting to 3 for ml"
+
+
+def test_manifest_as_mapping_and_optional_fields(serialize: Callable[[Any], dict[str, Any]]) -> None:
+    task = CustomResourceTask(name="widget", manifest=_manifest(), success_condition="status.ready")
+    custom = serialize(task)["custom"]
+    assert custom == {
+        "manifest": {"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"size": 1.0}},
+        "successCondition": "status.ready",
+    }
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        (_manifest(apiVersion=None), r"manifest.apiVersion is required and must be a non-empty string, got None"),
+        (_manifest(kind=None), r"manifest.kind is required and must be a non-empty string, got None"),
+        (_manifest(kind=""), r"manifest.kind is required"),
+        (_manifest(kind="{{ inputs.kind }}"), r"manifest.kind must be fixed"),
+        (_manifest(metadata={"name": "x"}), r"manifest.metadata.name must not be set: the connector names"),
+        (_manifest(metadata={"namespace": "x"}), r"manifest.metadata.namespace must not be set"),
+        (_manifest(metadata={"generateName": "x-"}), r"manifest.metadata.generateName must not be set"),
+        (_manifest(metadata="x"), r"manifest.metadata must be a mapping, got str"),
+        (
+            _manifest(spec={"size": "{{ inputs.size }}"}),
+            r"manifest.spec.size: placeholder \{\{ inputs.size \}\} names no declared input \(declared: n\)",
+        ),
+        (
+            _manifest(spec={"args": ["{{ input.n }}"]}),
+            r"manifest.spec.args\[0\]: '\{\{ input.n \}\}' is not a placeholder",
+        ),
+        (
+            _manifest(spec={"{{ inputs.n }}": 1}),
+            r"manifest.spec\['\{\{ inputs.n \}\}'\]: placeholders are allowed in values only",
+        ),
+        (_manifest(spec={1: "x"}), r"manifest.spec: keys must be strings, got 1"),
+        (_manifest(spec={"x": float("nan")}), r"manifest.spec.x: nan is not a JSON number"),
+        (_manifest(spec={"x": object()}), r"manifest.spec.x: object values are not allowed"),
+        ("apiVersion: v1\nkind: [unclosed", r"manifest is not valid YAML"),
+        ("- a\n- b\n", r"manifest must be a mapping \(or a YAML mapping\), got list"),
+        ("apiVersion: v1\nkind: ConfigMap\ndata:\n  day: 2024-01-01\n", r"manifest.data.day: date values"),
+    ],
+)
+def test_invalid_manifests_are_rejected_at_declaration(manifest: Any, message: str) -> None:
+    with pytest.raises(ManifestError, match=r"CustomResourceTask 'bad': " + message):
+        CustomResourceTask(name="bad", manifest=manifest, success_condition="status.ok", inputs=kwtypes(n=int))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"success_condition": ""}, r"bad.success_condition: expected a condition"),
+        ({"success_condition": "status.phase = Done"}, r"bad.success_condition: expected an operator"),
+        ({"failure_condition": "status.phase == "}, r"bad.failure_condition: expected a value .* at position 16"),
+        ({"progress_template": "{status.x"}, r"bad.progress_template: expected '}' to close the reference"),
+    ],
+)
+def test_invalid_conditions_are_rejected_at_declaration(kwargs: dict[str, str], message: str) -> None:
+    arguments = {"success_condition": "status.ok", **kwargs}
+    with pytest.raises(ConditionError, match=message):
+        CustomResourceTask(name="bad", manifest=_manifest(), **arguments)
+
+
+def test_inputs_must_be_primitive() -> None:
+    with pytest.raises(ValueError, match=r"input 'items' has type list\[int\]; manifest placeholders render str"):
+        CustomResourceTask(name="bad", manifest=_manifest(), success_condition="status.ok", inputs={"items": list[int]})
+
+
+class _FakeConnector(AsyncConnectorBase):
+    name = "fake custom resource connector"
+
+    def __init__(self) -> None:
+        super().__init__(task_type_name="custom_resource", task_type_version=1, metadata_type=ResourceMeta)
+        self.created: list[tuple[TaskTemplate, LiteralMap | None]] = []
+
+    def create(self, task_template: TaskTemplate, inputs: LiteralMap | None = None, **kwargs: Any) -> ResourceMeta:
+        self.created.append((task_template, inputs))
+        return ResourceMeta()
+
+    def get(self, resource_meta: ResourceMeta, **kwargs: Any) -> Resource:
+        return Resource(phase=TaskExecutionPhase.SUCCEEDED, message="1/3 done")
+
+    def delete(self, resource_meta: ResourceMeta, **kwargs: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_connector() -> Iterator[_FakeConnector]:
+    connector = _FakeConnector()
+    ConnectorRegistry.register(connector, override=True)
+    yield connector
+    ConnectorRegistry._REGISTRY.pop(TaskCategory(name="custom_resource", version=1), None)
+    ConnectorRegistry._METADATA.pop(connector.name, None)
+
+
+def test_local_run_goes_through_the_connector(fake_connector: _FakeConnector) -> None:
+    @workflow
+    def wf(n: int) -> None:
+        count_to(n=n, team="ml")
+
+    wf(n=3)
+    ((template, inputs),) = fake_connector.created
+    assert template.type == "custom_resource"
+    assert inputs is not None
+    assert inputs.literals["n"].scalar.primitive.integer == 3
+    assert inputs.literals["team"].scalar.primitive.string_value == "ml"
+
+
+def test_without_a_connector_the_error_names_the_package() -> None:
+    with pytest.raises(AssertionError, match="needs the flyte-k8s-operator-connector package"):
+        count_to(n=1, team="x")
