@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import kubernetes.client  # type: ignore[import-untyped]
+import pytest
+
+from kube_emulator import KubeEmulator
+
+CRD_FILE = Path(__file__).parent / "testdata" / "paralleljobs-crd.yaml"
+GROUP, VERSION, PLURAL = "workloads.example.com", "v1alpha1", "paralleljobs"
+
+
+@pytest.fixture
+def api() -> Iterator[KubeEmulator]:
+    with KubeEmulator(crds=[CRD_FILE]) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def client(api: KubeEmulator) -> Iterator[kubernetes.client.ApiClient]:
+    with api.api_client() as api_client:
+        yield api_client
+
+
+@pytest.fixture
+def core(client: kubernetes.client.ApiClient) -> kubernetes.client.CoreV1Api:
+    return kubernetes.client.CoreV1Api(client)
+
+
+@pytest.fixture
+def custom(client: kubernetes.client.ApiClient) -> kubernetes.client.CustomObjectsApi:
+    return kubernetes.client.CustomObjectsApi(client)
+
+
+@pytest.fixture
+def batch(client: kubernetes.client.ApiClient) -> kubernetes.client.BatchV1Api:
+    return kubernetes.client.BatchV1Api(client)
+
+
+def parallel_job(name: str, workers: int = 1, **metadata: object) -> dict:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ParallelJob",
+        "metadata": {"name": name, **metadata},
+        "spec": {"workers": workers},
+    }
