@@ -1,0 +1,3 @@
+from parallel_job_operator.cli import main
+
+main()
