@@ -139,7 +139,7 @@ def test_invalid_manifests_are_rejected_at_declaration(manifest: Any, message: s
     ],
 )
 def test_invalid_conditions_are_rejected_at_declaration(kwargs: dict[str, str], message: str) -> None:
-    arguments = {"success_condition": "status.ok", **kwargs}
+    arguments: dict[str, Any] = {"success_condition": "status.ok", **kwargs}
     with pytest.raises(ConditionError, match=message):
         CustomResourceTask(name="bad", manifest=_manifest(), **arguments)
 
