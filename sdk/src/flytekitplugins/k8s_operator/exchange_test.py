@@ -174,8 +174,8 @@ def _start_workers(
     utils.write_proto_to_file(inputs.to_flyte_idl(), str(prefix / "inputs.pb"))
 
     assert args[:4] == ["python", "-m", "flytekitplugins.k8s_operator.worker", "pyflyte-execute"]
-    # The test's interpreter stands in for the image's `python` and `pyflyte-execute`.
-    command = [sys.executable, *args[1:3], sys.executable, "-m", "flytekit.bin.entrypoint", *args[3:]]
+    # The test's interpreter stands in for the image's `python`; pyflyte-execute runs in-process.
+    command = [sys.executable, *args[1:]]
     workers = []
     for index in indices:
         env = {

@@ -11,8 +11,11 @@ This module reads ``WORKER_INDEX`` and, for every worker but the leader (index 0
 * ``--output-prefix P`` to ``P/workers/<index>``,
 * ``--checkpoint-path C`` and ``--prev-checkpoint C`` (when not empty) to ``C/workers/<index>``,
 
-then replaces itself with the command (``os.execvp``), so the leader alone writes the task's
-outputs. It also sets, unless already set:
+and runs the command, so the leader alone writes the task's outputs. ``pyflyte-execute`` (and
+``pyflyte-fast-execute``/``pyflyte-map-execute``) run in this process through flytekit's own
+click commands, exactly as their console scripts do: importing this package has already
+imported flytekit, and a second interpreter would import it again (seconds per worker). Any
+other command replaces this process (``os.execvp``). It also sets, unless already set:
 
 * ``FLYTE_K8S_OPERATOR_EXCHANGE_PREFIX`` to ``P/exchange`` (the original prefix), the place
   where :func:`~flytekitplugins.k8s_operator.exchange.share` writes;
@@ -36,9 +39,15 @@ from flytekitplugins.k8s_operator.constants import (
     WORKER_OUTPUT_SUBDIR,
 )
 
-__all__ = ["main", "prepare", "worker_index_from_env"]
+__all__ = ["main", "prepare", "run", "worker_index_from_env"]
 
 _FAIL_ON_ERROR_ENV = "FLYTE_FAIL_ON_ERROR"
+# Console scripts of flytekit run in-process: script name -> click command in flytekit.bin.entrypoint.
+_IN_PROCESS_COMMANDS = {
+    "pyflyte-execute": "execute_task_cmd",
+    "pyflyte-fast-execute": "fast_execute_task_cmd",
+    "pyflyte-map-execute": "map_execute_task_cmd",
+}
 _PER_WORKER_OPTIONS = ("--output-prefix", "--checkpoint-path", "--prev-checkpoint")
 
 
@@ -107,17 +116,29 @@ def prepare(args: Sequence[str], environ: MutableMapping[str, str]) -> list[str]
     return list(args) if index == 0 else _rewrite(args, index)
 
 
+def run(command: Sequence[str]) -> NoReturn:
+    """Runs a flytekit console script in-process, or ``exec``s any other command."""
+    name = os.path.basename(command[0])
+    if name in _IN_PROCESS_COMMANDS:
+        from flytekit.bin import entrypoint  # - only here, after the environment is set
+
+        sys.argv = list(command)
+        getattr(entrypoint, _IN_PROCESS_COMMANDS[name]).main(args=list(command[1:]), prog_name=name)
+        sys.exit(0)  # click's main exits itself; this is for type checkers
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvp(command[0], list(command))
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """Runs the worker: prepares the command and ``exec``s it (never returns)."""
+    """Runs the worker: prepares the command and runs it (never returns)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         command = prepare(args, os.environ)
     except ValueError as error:
         print(f"flytekitplugins.k8s_operator.worker: {error}", file=sys.stderr)
         sys.exit(2)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execvp(command[0], command)
+    run(command)
 
 
 if __name__ == "__main__":
