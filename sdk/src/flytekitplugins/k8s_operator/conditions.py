@@ -32,6 +32,9 @@ Semantics:
   ``path`` is true when the value is present and truthy (not ``false``, ``0``, ``""``,
   ``"False"``, ``"false"``, ``"0"``, an empty list or mapping); ``!path`` is its negation, so
   it is *true* when the path is missing.
+* Values are literals. A bare value that reads like a path (``spec.x``, ``status.x``,
+  ``metadata.x``) is rejected, since comparing two fields is not supported; quote it to mean
+  the text.
 * Evaluation never raises: values of unexpected types make a clause false.
 
 Progress templates (:func:`parse_progress_template`) are text with ``{path}`` references, e.g.
@@ -71,6 +74,8 @@ _INDEX_RE: Final = re.compile(r"-?[0-9]+")
 _WORD_RE: Final = re.compile(r"[A-Za-z0-9_.:/@%+-]+")
 _NUMBER_RE: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _WHITESPACE: Final = " \t\r\n"
+# A bare word that reads like a path into the object: almost surely a mistake on the right side.
+_PATH_LIKE_RE: Final = re.compile(r"(?:spec|status|metadata)[.\[]")
 _FALSY_TEXT: Final = frozenset({"", "false", "0"})
 
 
@@ -487,12 +492,24 @@ class _Parser:
         self.skip_whitespace()
         if self.peek('"') or self.peek("'"):
             text = self.quoted()
-            plain = _WORD_RE.fullmatch(text) and _number(text) is None and text.lower() not in ("true", "false")
+            plain = (
+                _WORD_RE.fullmatch(text)
+                and _number(text) is None
+                and text.lower() not in ("true", "false")
+                and not _PATH_LIKE_RE.match(text)
+            )
             # A quoted plain word behaves like the bare word; keep one canonical form.
             return Value(text, "word" if plain else "quoted")
+        start = self.pos
         word = self.match(_WORD_RE)
         if word is None:
             raise self.error("a value (a word, a number, true, false or a quoted string)")
+        if _PATH_LIKE_RE.match(word):
+            raise self.error(
+                f"a literal value, not the path {word!r}: paths go on the left only "
+                "(quote the value to compare with that text)",
+                start,
+            )
         if _number(word) is not None:
             return Value(word, "number")
         if word.lower() in ("true", "false"):

@@ -39,6 +39,7 @@ JOB: dict[str, Any] = {
     [
         ("status.phase == Running", True),
         ("status.phase == 'Running'", True),
+        ("status.phase != 'status.x'", True),
         ('status.phase == "Succeeded"', False),
         ("status.phase != Succeeded", True),
         ("status.phase in (Succeeded, Running)", True),
@@ -111,6 +112,8 @@ def test_evaluate(text: str, expected: bool) -> None:
         ("status.phase == 'open", 21, "a closing ' for the string opened at position 16"),
         ("!", 1, "a field name"),
         ("status.phase == (x)", 16, "a value"),
+        ("status.succeeded >= spec.completions", 20, "a literal value, not the path 'spec.completions'"),
+        ("status.a in (x, status.b)", 16, "a literal value, not the path 'status.b'"),
     ],
 )
 def test_parse_errors_name_field_and_position(text: str, position: int, expected: str) -> None:
@@ -146,6 +149,7 @@ def test_paths_are_canonical() -> None:
 
 
 def test_str_round_trips() -> None:
+    assert str(parse_condition("a == 'spec.x' && b == 'plain'", "c")) == 'a == "spec.x" && b == plain'
     text = "a.b[0].c == 'x y' && !d && e in (1, 2.5, true) && f[k=v]['g.h'] >= -3"
     condition = parse_condition(text, "c")
     assert parse_condition(str(condition), "c") == condition
@@ -232,7 +236,7 @@ _JSON = st.recursive(
     max_leaves=20,
 )
 _VALUES = st.one_of(
-    st.sampled_from(["Running", "true", "False", "3", "-2.5", "1e3", "a:b/c"]),
+    st.sampled_from(["Running", "true", "False", "3", "-2.5", "1e3", "a:b/c", "'spec.x'"]),
     st.text(max_size=5).map(lambda text: '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'),
 )
 _SEGMENTS = st.one_of(

@@ -191,7 +191,7 @@ class CustomResourceTask(AsyncConnectorExecutorMixin, PythonTask[CustomResourceC
                           image: busybox:1.36
                           args: ["echo", "counting to {{ inputs.n }}"]
             ''',
-            success_condition="status.succeeded >= spec.completions",
+            success_condition="status.conditions[type=Complete].status == True",
             failure_condition="status.conditions[type=Failed].status == True",
             progress_template="{status.succeeded}/{spec.completions} done",
             inputs=kwtypes(n=int),
