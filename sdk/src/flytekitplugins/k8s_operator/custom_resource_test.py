@@ -145,7 +145,10 @@ def test_invalid_conditions_are_rejected_at_declaration(kwargs: dict[str, str], 
 
 
 def test_inputs_must_be_primitive() -> None:
-    with pytest.raises(ValueError, match=r"input 'items' has type list\[int\]; manifest placeholders render str"):
+    with pytest.raises(
+        ValueError,
+        match=r"input 'items' has type list\[int\]; manifest placeholders render str, int, float, bool and datetime",
+    ):
         CustomResourceTask(name="bad", manifest=_manifest(), success_condition="status.ok", inputs={"items": list[int]})
 
 

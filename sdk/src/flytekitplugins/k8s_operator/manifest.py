@@ -9,13 +9,14 @@ Rendering rules (:func:`render_manifest`):
 * A string that is exactly one placeholder (``"{{ inputs.n }}"``) becomes the input's value
   with its type, so ``completions: "{{ inputs.n }}"`` renders as the number ``3``.
 * Placeholders inside longer text are replaced by the value's text (``true``/``false`` for
-  booleans), e.g. ``"--shard={{ inputs.shard }}"``.
+  booleans), e.g. ``"--shard={{ inputs.shard }}"``. Datetimes render as ISO 8601 text.
 * Whole numbers become ints: ``TaskTemplate.custom`` is a ``google.protobuf.Struct``, which
   stores every number as a double, and Kubernetes rejects ``3.0`` for integer fields.
 """
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from collections.abc import Collection, Mapping
@@ -127,6 +128,8 @@ def validate_manifest(manifest: object, input_names: Collection[str], field_name
 
 
 def _text(value: object) -> str:
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -148,7 +151,8 @@ def _render(value: object, inputs: Mapping[str, Any], path: str) -> Any:
             raise ManifestError(f"{path}: no value for input {name!r} (given: {', '.join(sorted(inputs)) or 'none'})")
     whole = PLACEHOLDER_RE.fullmatch(value.strip())
     if whole is not None:
-        return inputs[whole.group(1)]
+        value = inputs[whole.group(1)]
+        return value.isoformat() if isinstance(value, datetime.datetime) else value
     return PLACEHOLDER_RE.sub(lambda match: _text(inputs[match.group(1)]), value)
 
 

@@ -1,3 +1,4 @@
+import datetime
 from typing import Any
 
 import pytest
@@ -37,6 +38,8 @@ def test_validate_returns_used_inputs() -> None:
         (True, {}, True),
         (None, {}, None),
         ("plain", {}, "plain"),
+        ("{{ inputs.t }}", {"t": datetime.datetime(2024, 5, 1, 10, 0)}, "2024-05-01T10:00:00"),
+        ("at {{ inputs.t }}", {"t": datetime.datetime(2024, 5, 1, 10, 0)}, "at 2024-05-01T10:00:00"),
     ],
 )
 def test_render_values(value: Any, inputs: dict[str, Any], expected: Any) -> None:

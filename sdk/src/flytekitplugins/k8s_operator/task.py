@@ -3,6 +3,7 @@ and :class:`CustomResourceTask` (a manifest run entirely by the connector)."""
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,8 +42,8 @@ from google.protobuf import json_format
 
 __all__ = ["CustomResourceConfig", "CustomResourceTask", "ParallelJobTask", "local_mode"]
 
-#: Input types a manifest placeholder can render.
-_PLACEHOLDER_TYPES = (str, int, float, bool)
+#: Input types a manifest placeholder can render (datetimes as ISO 8601 text).
+_PLACEHOLDER_TYPES = (str, int, float, bool, datetime.datetime)
 
 
 def local_mode() -> str:
@@ -205,8 +206,8 @@ class CustomResourceTask(AsyncConnectorExecutorMixin, PythonTask[CustomResourceC
         success_condition: See :mod:`flytekitplugins.k8s_operator.conditions`.
         failure_condition: Same language; empty means the object never fails by condition.
         progress_template: Text with ``{path}`` references; empty for none.
-        inputs: Input names and types (``kwtypes(n=int)``); only ``str``, ``int``, ``float`` and
-            ``bool``, the values placeholders can render.
+        inputs: Input names and types (``kwtypes(n=int)``); only ``str``, ``int``, ``float``,
+            ``bool`` and ``datetime``, the values placeholders can render.
         **kwargs: Passed to ``PythonTask`` (e.g. ``metadata=TaskMetadata(retries=2, timeout=...)``).
     """
 
@@ -227,7 +228,7 @@ class CustomResourceTask(AsyncConnectorExecutorMixin, PythonTask[CustomResourceC
             if input_type not in _PLACEHOLDER_TYPES:
                 raise ValueError(
                     f"CustomResourceTask {name!r}: input {input_name!r} has type {input_type!r}; "
-                    "manifest placeholders render str, int, float and bool inputs only"
+                    "manifest placeholders render str, int, float, bool and datetime inputs only"
                 )
         try:
             loaded = _load_manifest(manifest)
