@@ -1,0 +1,6 @@
+"""A local kubelet stand-in: runs the emulator's batch/v1 Jobs as local processes or simulations."""
+
+from kube_emulator.kubelet.kubelet import Kubelet
+from kube_emulator.kubelet.outcomes import OutcomePolicy, PodOutcome
+
+__all__ = ["Kubelet", "OutcomePolicy", "PodOutcome"]

@@ -1,0 +1,135 @@
+"""How a pod's container runs: as a real local process, or simulated by a policy (no process)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PodOutcome:
+    """What a simulated container does: exit with `exit_code` after `duration` seconds, logging `log`."""
+
+    exit_code: int = 0
+    duration: float = 0.0
+    log: str = ""
+
+
+# Decides each attempt of a pod in process-free mode: (pod, attempt number from 0) -> outcome.
+OutcomePolicy = Callable[[dict[str, Any], int], PodOutcome]
+
+
+@dataclass(frozen=True)
+class Finished:
+    exit_code: int | None  # None when the container was killed (deadline or deletion)
+    log: str
+
+
+class ContainerRunner:
+    """Runs one attempt of a pod's first container; `stop` ends it early."""
+
+    def run(
+        self, pod: dict[str, Any], attempt: int, stop: threading.Event, timeout: float | None,
+        on_log: Callable[[str], None],
+    ) -> Finished:
+        raise NotImplementedError
+
+
+class SimulatedRunner(ContainerRunner):
+    def __init__(self, policy: OutcomePolicy) -> None:
+        self.policy = policy
+
+    def run(
+        self, pod: dict[str, Any], attempt: int, stop: threading.Event, timeout: float | None,
+        on_log: Callable[[str], None],
+    ) -> Finished:
+        outcome = self.policy(pod, attempt)
+        if outcome.log:
+            on_log(outcome.log)
+        if timeout is not None and timeout < outcome.duration:
+            stop.wait(timeout)
+            return Finished(None, outcome.log)
+        if outcome.duration > 0 and stop.wait(outcome.duration):
+            return Finished(None, outcome.log)
+        return Finished(None if stop.is_set() else outcome.exit_code, outcome.log)
+
+
+def container_environment(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
+    """The host environment plus the container's `env` (values and simple fieldRefs)."""
+    metadata = pod["metadata"]
+    fields = {
+        "metadata.name": metadata["name"],
+        "metadata.namespace": metadata.get("namespace", ""),
+        "metadata.uid": metadata.get("uid", ""),
+        "spec.serviceAccountName": pod.get("spec", {}).get("serviceAccountName", "default"),
+        "spec.nodeName": "kube-emulator-node",
+        "status.podIP": "127.0.0.1",
+    }
+    environment = dict(os.environ)
+    for variable in container.get("env") or []:
+        if "value" in variable:
+            environment[variable["name"]] = str(variable["value"])
+            continue
+        field_path = ((variable.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath", "")
+        if field_path in fields:
+            environment[variable["name"]] = fields[field_path]
+        elif field_path.startswith("metadata.labels['"):
+            environment[variable["name"]] = (metadata.get("labels") or {}).get(field_path[17:-2], "")
+    return environment
+
+
+class ProcessRunner(ContainerRunner):
+    """`command` + `args` of the first container as a local subprocess; the image is ignored."""
+
+    def run(
+        self, pod: dict[str, Any], attempt: int, stop: threading.Event, timeout: float | None,
+        on_log: Callable[[str], None],
+    ) -> Finished:
+        container = pod["spec"]["containers"][0]
+        argv = [*(container.get("command") or []), *(container.get("args") or [])]
+        if not argv:
+            on_log("kube-emulator kubelet: the container has neither command nor args\n")
+            return Finished(128, "")
+        chunks: list[str] = []
+        try:
+            process = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=container_environment(pod, container), cwd=container.get("workingDir") or None,
+                start_new_session=True,
+            )
+        except OSError as error:
+            message = f"kube-emulator kubelet: cannot start {argv[0]!r}: {error}\n"
+            on_log(message)
+            return Finished(127, message)
+
+        def pump() -> None:
+            assert process.stdout is not None
+            for line in iter(process.stdout.readline, b""):
+                text = line.decode(errors="replace")
+                chunks.append(text)
+                on_log(text)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        killed = False
+        while process.poll() is None:
+            if stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
+                _kill(process)
+                killed = True
+                break
+            stop.wait(0.05)
+        process.wait()
+        reader.join(10)
+        return Finished(None if killed else process.returncode, "".join(chunks))
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, 9)
