@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from pathlib import Path
@@ -65,7 +66,8 @@ class Kubelet:
             worker.thread.join(30)
         watch = self._open_watch
         if watch is not None:
-            watch.shutdown()
+            with contextlib.suppress(OSError, ValueError, RuntimeError):  # it may be ending already
+                watch.shutdown()
         if self._thread is not None:
             self._thread.join(_WATCH_SECONDS * 3)
             self._thread = None
