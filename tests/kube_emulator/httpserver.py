@@ -12,7 +12,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from kube_emulator.errors import bad_request
+from kube_emulator.errors import bad_request, unsupported_media_type
 
 _MAX_LINE = 1 << 20
 
@@ -28,6 +28,8 @@ class Request:
     def json(self) -> Any:
         if not self.body:
             return None
+        if "protobuf" in self.content_type or "yaml" in self.content_type:
+            raise unsupported_media_type(self.content_type)
         try:
             return json.loads(self.body)
         except ValueError as exc:
