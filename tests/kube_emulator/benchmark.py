@@ -29,7 +29,8 @@ def main() -> None:
         core = kubernetes.client.CoreV1Api(client)
         started = time.perf_counter()
         for i in range(arguments.objects):
-            core.create_namespaced_config_map("default", {"metadata": {"name": f"cm-{i}", "labels": {"i": str(i % 10)}}})
+            body = {"metadata": {"name": f"cm-{i}", "labels": {"i": str(i % 10)}}}
+            core.create_namespaced_config_map("default", body)
         print("create (official client):", _rate(arguments.objects, time.perf_counter() - started))
 
         started = time.perf_counter()
@@ -40,13 +41,15 @@ def main() -> None:
 
         started = time.perf_counter()
         raw = core.list_namespaced_config_map("default", _preload_content=False)
-        print(f"list of {arguments.objects} (raw JSON): {time.perf_counter() - started:.2f} s, {len(raw.data):,} bytes")
+        elapsed = time.perf_counter() - started
+        print(f"list of {arguments.objects} (raw JSON): {elapsed:.2f} s, {len(raw.data):,} bytes")
         started = time.perf_counter()
         items = core.list_namespaced_config_map("default").items
         print(f"list of {len(items)} (client models): {time.perf_counter() - started:.2f} s")
         started = time.perf_counter()
         selected = core.list_namespaced_config_map("default", label_selector="i=3").items
-        print(f"list with labelSelector ({len(selected)} of {arguments.objects}): {time.perf_counter() - started:.2f} s")
+        elapsed = time.perf_counter() - started
+        print(f"list with labelSelector ({len(selected)} of {arguments.objects}): {elapsed:.2f} s")
 
         received = [0] * arguments.watchers
         rv = str(api.resource_version)
