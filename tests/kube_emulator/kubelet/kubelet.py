@@ -11,7 +11,6 @@ from typing import Any, Self
 
 import kubernetes.client  # type: ignore[import-untyped]
 import kubernetes.config  # type: ignore[import-untyped]
-import urllib3
 
 from kube_emulator.kubelet.api import ClusterApi
 from kube_emulator.kubelet.job_worker import JobWorker
@@ -102,7 +101,9 @@ class Kubelet:
                     self.errors.append(error)
                     self._stopping.wait(0.5)
                 resource_version = None
-            except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:  # restarts, dropped streams
+            # urllib3's errors (API restarts, dropped streams) are caught broadly: urllib3 is not a
+            # direct requirement of the repo, and the loop must survive anything to re-list.
+            except Exception as error:
                 if self._stopping.is_set():
                     return
                 self.errors.append(error)
