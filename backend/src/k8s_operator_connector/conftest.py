@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 from flytekit.models import interface, literals, task
-from flytekit.models.core import types
-from flytekit.models.core import identifier
+from flytekit.models.core import identifier, types
 
 from k8s_operator_connector.plugin import TaskRequest
 from k8s_operator_connector.settings import ConnectorSettings

@@ -64,9 +64,10 @@ def render_args(args: list[str], output_prefix: str) -> list[str]:
     }
     rendered = []
     for arg in args:
+        text = arg
         for placeholder, value in replacements.items():
-            arg = arg.replace(placeholder, value)
-        rendered.append(arg)
+            text = text.replace(placeholder, value)
+        rendered.append(text)
     return rendered
 
 

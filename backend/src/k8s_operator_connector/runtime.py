@@ -50,11 +50,12 @@ class ConnectorRuntime:
         key = (resource, scope)
         cache = self._caches.get(key)
         if cache is None:
+            api = self.api  # outside the lock: creating the client takes it too
             with self._lock:
                 cache = self._caches.get(key)
                 if cache is None:
                     cache = ObjectCache(
-                        self.api,
+                        api,
                         resource,
                         scope,
                         MANAGED_SELECTOR,

@@ -1,0 +1,72 @@
+"""The generic plugin end to end: allowlist, substitution, conditions on a live object."""
+
+from __future__ import annotations
+
+import pytest
+from connector_integration.conftest import NAMESPACE, Harness
+from flyteidl.core.execution_pb2 import TaskExecution
+from flytekit.models.literals import LiteralMap
+from k8s_operator_connector.conftest import int_literal, make_template
+
+JOB = {
+    "apiVersion": "batch/v1",
+    "kind": "Job",
+    "spec": {
+        "completions": "{{ inputs.n }}",
+        "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}},
+    },
+}
+
+
+def template(manifest):
+    custom = {
+        "manifest": manifest,
+        "successCondition": "status.succeeded >= 2",
+        "failureCondition": "status.conditions[type=Failed].status == True",
+        "progressTemplate": "{status.succeeded}/{spec.completions} completions",
+    }
+    return make_template(task_type="custom_resource", custom=custom, with_container=False)
+
+
+def create(harness: Harness, manifest, n=2):
+    inputs = LiteralMap({"n": int_literal(n)})
+    return harness.create(template=template(manifest), plugin="custom_resource", inputs=inputs)
+
+
+def test_an_allowlisted_job_runs_to_success_with_progress(harness: Harness):
+    meta = create(harness, JOB)
+    (job,) = harness.api.list("jobs.batch", NAMESPACE)
+    assert job["spec"]["completions"] == 2
+    harness.api.patch("jobs.batch", meta.name, {"status": {"succeeded": 1}}, NAMESPACE, subresource="status")
+    running = harness.wait_for_phase(meta, TaskExecution.RUNNING, plugin="custom_resource")
+    assert running.message == "1/2 completions"
+    harness.api.patch("jobs.batch", meta.name, {"status": {"succeeded": 2}}, NAMESPACE, subresource="status")
+    harness.wait_for_phase(meta, TaskExecution.SUCCEEDED, plugin="custom_resource")
+
+
+def test_failure_condition(harness: Harness):
+    meta = create(harness, JOB)
+    status = {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}
+    harness.api.patch("jobs.batch", meta.name, {"status": status}, NAMESPACE, subresource="status")
+    failed = harness.wait_for_phase(meta, TaskExecution.RETRYABLE_FAILED, plugin="custom_resource")
+    assert "failure condition met" in failed.message
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        (
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "roleRef": {}, "subjects": []},
+            "never creates it",
+        ),
+        ({"apiVersion": "v1", "kind": "Secret", "stringData": {"token": "x"}}, "not on the connector's allowlist"),
+        ({**JOB, "metadata": {"namespace": "kube-system"}}, "execution's namespace"),
+    ],
+)
+def test_refused_manifests_create_nothing(harness: Harness, manifest, message):
+    harness.api.requests.reset()
+    meta = create(harness, manifest)
+    resource = harness.get(meta, plugin="custom_resource")
+    assert resource.phase == TaskExecution.FAILED
+    assert message in resource.message
+    assert harness.api.requests.count(verb="create") == 0
