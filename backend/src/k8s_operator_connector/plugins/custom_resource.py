@@ -27,6 +27,7 @@ from flytekitplugins.k8s_operator.conditions import (
     parse_progress_template,
 )
 from flytekitplugins.k8s_operator.constants import CUSTOM_RESOURCE_TASK_TYPE, CUSTOM_RESOURCE_TASK_TYPE_VERSION
+from flytekitplugins.k8s_operator.manifest import PLACEHOLDER_RE, ManifestError, render_manifest
 from google.protobuf import json_format
 
 from k8s_operator_connector.kube_api import ResourceType
@@ -37,7 +38,6 @@ _ANNOTATION_PREFIX = "custom-resource.flyte-k8s-operator.flyte.org/"
 SUCCESS_ANNOTATION = _ANNOTATION_PREFIX + "success-condition"
 FAILURE_ANNOTATION = _ANNOTATION_PREFIX + "failure-condition"
 PROGRESS_ANNOTATION = _ANNOTATION_PREFIX + "progress-template"
-_PLACEHOLDER = re.compile(r"\{\{\s*inputs\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _LABEL_KEY = re.compile(
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 )
@@ -65,55 +65,31 @@ def parse_custom_resource(custom: Mapping[str, Any] | None) -> CustomResourceTas
     return message
 
 
-def _integral_numbers(value: Any) -> Any:
-    """Undo protobuf Struct's float-only numbers: 3.0 goes back to the int 3 Kubernetes expects."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {key: _integral_numbers(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_integral_numbers(item) for item in value]
-    return value
-
-
-def _primitive_inputs(inputs: LiteralMap | None) -> dict[str, Any]:
+def _primitive_inputs(inputs: LiteralMap | None) -> tuple[dict[str, Any], set[str]]:
+    """Inputs a manifest may substitute (primitives), and the names of all other inputs."""
     values: dict[str, Any] = {}
+    others: set[str] = set()
     for name, literal in (inputs.literals if inputs else {}).items():
         scalar = literal.scalar
         primitive = scalar.primitive if scalar is not None else None
         if primitive is None:
-            values[name] = None  # present but not substitutable; reported if a placeholder uses it
+            others.add(name)
             continue
         value = primitive.value
-        if isinstance(value, datetime.datetime):
-            value = value.isoformat()
-        elif isinstance(value, datetime.timedelta):
-            value = value.total_seconds()
-        values[name] = value
-    return values
+        values[name] = value.total_seconds() if isinstance(value, datetime.timedelta) else value
+    return values, others
 
 
-def _substitute(value: Any, inputs: dict[str, Any], where: str) -> Any:
-    if isinstance(value, dict):
-        return {key: _substitute(item, inputs, f"{where}.{key}") for key, item in value.items()}
-    if isinstance(value, list):
-        return [_substitute(item, inputs, f"{where}[{index}]") for index, item in enumerate(value)]
-    if not isinstance(value, str) or "{{" not in value:
-        return value
-
-    def lookup(name: str) -> Any:
-        if name not in inputs:
-            raise InvalidTaskError(where, f"{{{{ inputs.{name} }}}} names no input; inputs: {sorted(inputs) or 'none'}")
-        if inputs[name] is None:
-            raise InvalidTaskError(
-                f"inputs.{name}", "only primitive inputs (int, float, str, bool, datetime) substitute"
-            )
-        return inputs[name]
-
-    whole = _PLACEHOLDER.fullmatch(value.strip())
-    if whole:
-        return lookup(whole.group(1))  # keeps the input's type: replicas: "{{ inputs.n }}" -> 3
-    return _PLACEHOLDER.sub(lambda match: str(lookup(match.group(1))), value)
+def _render(manifest: dict[str, Any], inputs: LiteralMap | None) -> dict[str, Any]:
+    values, others = _primitive_inputs(inputs)
+    used = set(PLACEHOLDER_RE.findall(json.dumps(manifest)))
+    for name in sorted(used & others):
+        raise InvalidTaskError(f"inputs.{name}", "only primitive inputs (int, float, str, bool, datetime) substitute")
+    try:
+        # Also turns Struct's whole floats (3.0) back into the ints Kubernetes expects.
+        return render_manifest(manifest, values)
+    except ManifestError as error:
+        raise InvalidTaskError("custom.manifest", str(error)) from error
 
 
 def _check_labels(labels: Any, where: str) -> None:
@@ -168,12 +144,12 @@ class CustomResourcePlugin(OperatorPlugin):
                 _progress(config.progress_template)
         except ConditionError as error:
             raise InvalidTaskError(f"custom.{error.field_name}", str(error)) from error
-        manifest = _integral_numbers(json_format.MessageToDict(config.manifest))
+        manifest = json_format.MessageToDict(config.manifest)
         api_version, kind = manifest.get("apiVersion"), manifest.get("kind")
         if not isinstance(api_version, str) or not isinstance(kind, str) or not api_version or not kind:
             raise InvalidTaskError("custom.manifest", "needs apiVersion and kind")
         entry = allowed_kind(request.settings, api_version, kind)
-        manifest = _substitute(manifest, _primitive_inputs(request.inputs), "custom.manifest")
+        manifest = _render(manifest, request.inputs)
         metadata = manifest.setdefault("metadata", {})
         if not isinstance(metadata, dict):
             raise InvalidTaskError("custom.manifest.metadata", "must be a mapping")

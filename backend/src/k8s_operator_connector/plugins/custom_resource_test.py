@@ -62,7 +62,7 @@ def test_refuses_manifests_the_connector_must_not_create(manifest, message):
 
 
 def test_input_problems_name_the_input():
-    with pytest.raises(InvalidTaskError, match="names no input"):
+    with pytest.raises(InvalidTaskError, match="no value for input 'n'"):
         build(inputs=LiteralMap({"word": str_literal("x")}))
     with pytest.raises(InvalidTaskError, match="inputs.n: only primitive inputs"):
         build(inputs=LiteralMap({"n": blob_literal(), "word": str_literal("x")}))

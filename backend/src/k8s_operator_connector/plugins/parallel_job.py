@@ -73,6 +73,13 @@ class ParallelJobPlugin(OperatorPlugin):
 
     def build_object(self, request: TaskRequest) -> BuiltObject:
         config = parse_parallel_job(request.template.custom)
+        outputs = request.template.interface.outputs if request.template.interface else {}
+        if config.success_policy == SuccessPolicy.SUCCESS_POLICY_ANY_WORKER and outputs:
+            raise InvalidTaskError(
+                "custom.success_policy",
+                "ANY_WORKER needs a task without outputs: only worker 0 writes the task's outputs, "
+                "and with ANY_WORKER the job may succeed before worker 0 finishes",
+            )
         # The SDK's share()/gather() pass values between workers under this prefix.
         exchange = f"{request.output_prefix.rstrip('/')}/exchange"
         template = worker_pod_template(request, {EXCHANGE_PREFIX_ENV: exchange})

@@ -154,3 +154,14 @@ def test_failures_are_retryable_unless_the_spec_is_invalid():
 def test_observe_never_raises_on_odd_objects():
     for obj in [{}, {"status": None}, {"spec": {"workers": None}, "status": {"workers": [{}]}}]:
         assert plugin.observe(obj).phase in (TaskExecution.QUEUED,)
+
+
+def test_any_worker_is_refused_for_tasks_with_outputs():
+    from flytekit.models import interface, types
+
+    template = make_template(custom={"workers": 2, "successPolicy": "SUCCESS_POLICY_ANY_WORKER"})
+    assert plugin.build_object(make_request(template)).manifest["spec"]["successPolicy"] == "AnyWorker"
+    integer = types.LiteralType(simple=types.SimpleType.INTEGER)
+    template._interface = interface.TypedInterface({}, {"o0": interface.Variable(integer, "")})
+    with pytest.raises(InvalidTaskError, match="ANY_WORKER needs a task without outputs"):
+        plugin.build_object(make_request(template))
