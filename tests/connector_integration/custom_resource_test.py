@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from connector_integration.conftest import NAMESPACE, Harness
+from kube_emulator import wait_until
 from flyteidl.core.execution_pb2 import TaskExecution
 from flytekit.models.literals import LiteralMap
 from k8s_operator_connector.conftest import int_literal, make_template
@@ -38,8 +39,8 @@ def test_an_allowlisted_job_runs_to_success_with_progress(harness: Harness):
     (job,) = harness.api.list("jobs.batch", NAMESPACE)
     assert job["spec"]["completions"] == 2
     harness.api.patch("jobs.batch", meta.name, {"status": {"succeeded": 1}}, NAMESPACE, subresource="status")
-    running = harness.wait_for_phase(meta, TaskExecution.RUNNING, plugin="custom_resource")
-    assert running.message == "1/2 completions"
+    harness.wait_for_phase(meta, TaskExecution.RUNNING, plugin="custom_resource")
+    wait_until(lambda: harness.get(meta, plugin="custom_resource").message == "1/2 completions", timeout=30)
     harness.api.patch("jobs.batch", meta.name, {"status": {"succeeded": 2}}, NAMESPACE, subresource="status")
     harness.wait_for_phase(meta, TaskExecution.SUCCEEDED, plugin="custom_resource")
 

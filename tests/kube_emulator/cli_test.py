@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ def test_python_m_kube_emulator_serves_until_terminated(tmp_path: Path):
     process = subprocess.Popen(
         [sys.executable, "-m", "kube_emulator", "--port", "0", "--crd", str(CRD_FILE), "--kubeconfig", str(kubeconfig)],
         stdout=subprocess.PIPE, text=True,
+        # Under Pants, the source roots are relative entries of sys.path: hand them on absolute.
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(map(os.path.abspath, sys.path))},
     )
     try:
         assert process.stdout is not None

@@ -181,7 +181,8 @@ def _start_workers(
         env = {
             "PATH": os.defpath,
             "HOME": str(tmp_path),
-            "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]),
+            # Absolute: under Pants, sys.path holds the sandbox's source roots as relative paths.
+            "PYTHONPATH": os.pathsep.join([str(tmp_path), *map(os.path.abspath, sys.path)]),
             "WORKER_INDEX": str(index),
             "WORKER_COUNT": "2",
         }
