@@ -9,7 +9,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], T], timeout: float = 60.0, interval: float = 0.02, what: str = "") -> T:
+def wait_until(condition: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.02, what: str = "") -> T:
     """Poll `condition` until it returns something truthy; return that, or raise TimeoutError."""
     deadline = time.monotonic() + timeout
     while True:

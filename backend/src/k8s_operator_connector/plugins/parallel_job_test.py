@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 from flytekit.models import task as task_models
@@ -152,8 +154,9 @@ def test_failures_are_retryable_unless_the_spec_is_invalid():
 
 
 def test_observe_never_raises_on_odd_objects():
-    for obj in [{}, {"status": None}, {"spec": {"workers": None}, "status": {"workers": [{}]}}]:
-        assert plugin.observe(obj).phase in (TaskExecution.QUEUED,)
+    odd: list[dict[str, Any]] = [{}, {"status": None}, {"spec": {"workers": None}, "status": {"workers": [{}]}}]
+    for obj in odd:
+        assert plugin.observe(obj).phase == TaskExecution.QUEUED
 
 
 def test_any_worker_is_refused_for_tasks_with_outputs():
