@@ -1,0 +1,1 @@
+"""Benchmarks run with `./pants run`; see docs/benchmarks.md."""

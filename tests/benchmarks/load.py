@@ -1,0 +1,100 @@
+"""The gRPC side: CreateTask and GetTask calls with bounded concurrency, timed per call."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from flyteidl.admin import agent_pb2
+from flyteidl.core.execution_pb2 import TaskExecution
+from flyteidl.service.agent_pb2_grpc import AsyncAgentServiceStub
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+_CALL_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass
+class Calls:
+    """Per-call latencies (seconds) of one batch of calls, and its wall time."""
+
+    latencies: list[float] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    def extend(self, other: Calls) -> None:
+        self.latencies.extend(other.latencies)
+        self.wall_seconds += other.wall_seconds
+
+
+async def _timed_batch(
+    requests: Sequence[Request], call: Callable[[Request], Awaitable[Response]], concurrency: int
+) -> tuple[list[Response], Calls]:
+    """Send every request with at most ``concurrency`` in flight (like propeller's workers)."""
+    responses: list[Response | None] = [None] * len(requests)
+    latencies = [0.0] * len(requests)
+    next_index = iter(range(len(requests)))
+
+    async def worker() -> None:
+        for index in next_index:
+            started = time.perf_counter()
+            responses[index] = await call(requests[index])
+            latencies[index] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return [response for response in responses if response is not None], Calls(latencies, time.perf_counter() - started)
+
+
+async def create_tasks(
+    stub: AsyncAgentServiceStub, requests: Sequence[agent_pb2.CreateTaskRequest], concurrency: int
+) -> tuple[list[bytes], Calls]:
+    async def call(request: agent_pb2.CreateTaskRequest) -> agent_pb2.CreateTaskResponse:
+        return await stub.CreateTask(request, timeout=_CALL_TIMEOUT_SECONDS)
+
+    responses, calls = await _timed_batch(requests, call, concurrency)
+    return [response.resource_meta for response in responses], calls
+
+
+async def get_tasks(
+    stub: AsyncAgentServiceStub, requests: Sequence[agent_pb2.GetTaskRequest], concurrency: int
+) -> tuple[Counter[str], Calls]:
+    """One GetTask per request; the phases answered, by name."""
+
+    async def call(request: agent_pb2.GetTaskRequest) -> agent_pb2.GetTaskResponse:
+        return await stub.GetTask(request, timeout=_CALL_TIMEOUT_SECONDS)
+
+    responses, calls = await _timed_batch(requests, call, concurrency)
+    phases = Counter(TaskExecution.Phase.Name(response.resource.phase) for response in responses)
+    return phases, calls
+
+
+async def poll_rounds(
+    stub: AsyncAgentServiceStub,
+    requests: Sequence[agent_pb2.GetTaskRequest],
+    concurrency: int,
+    rounds: int,
+    interval_seconds: float,
+) -> tuple[Counter[str], Calls]:
+    """GetTask for every task, ``rounds`` times, a round starting every ``interval_seconds``
+    (or at once when the previous round took longer)."""
+    phases: Counter[str] = Counter()
+    total = Calls()
+    for round_index in range(rounds):
+        started = time.perf_counter()
+        round_phases, calls = await get_tasks(stub, requests, concurrency)
+        phases.update(round_phases)
+        total.extend(calls)
+        if round_index + 1 < rounds:
+            await asyncio.sleep(max(0.0, interval_seconds - (time.perf_counter() - started)))
+    return phases, total
+
+
+def percentile_ms(latencies: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of latencies in seconds, in milliseconds."""
+    ordered = sorted(latencies)
+    rank = max(0, min(len(ordered) - 1, int(round(fraction * len(ordered))) - 1))
+    return round(ordered[rank] * 1000, 3)

@@ -1,0 +1,80 @@
+"""The CreateTask and GetTask requests propeller would send for N ParallelJob tasks."""
+
+from __future__ import annotations
+
+from flyteidl.admin import agent_pb2
+from flytekit.models import interface, literals, task
+from flytekit.models.core import identifier
+
+_RUNTIME = task.RuntimeMetadata(task.RuntimeMetadata.RuntimeType.FLYTE_SDK, "1.16.31", "python")
+
+
+def _task_id(task_type: str) -> identifier.Identifier:
+    return identifier.Identifier(identifier.ResourceType.TASK, "flytesnacks", "development", f"bench.{task_type}", "v1")
+
+
+def task_template(task_type: str, version: int, workers: int) -> task.TaskTemplate:
+    metadata = task.TaskMetadata(
+        discoverable=False,
+        runtime=_RUNTIME,
+        timeout=None,
+        retries=literals.RetryStrategy(0),
+        interruptible=False,
+        discovery_version="",
+        deprecated_error_message="",
+        cache_serializable=False,
+        pod_template_name="",
+        cache_ignore_input_vars=(),
+    )
+    container = task.Container(
+        image="ghcr.io/example/bench:1",
+        command=[],
+        args=["pyflyte-execute", "--inputs", "s3://bucket/in/inputs.pb", "--output-prefix", "s3://bucket/out"],
+        resources=task.Resources(requests=[], limits=[]),
+        env={},
+        config={},
+    )
+    return task.TaskTemplate(
+        id=_task_id(task_type),
+        type=task_type,
+        metadata=metadata,
+        interface=interface.TypedInterface({}, {}),
+        custom={"workers": workers},
+        container=container,
+        task_type_version=version,
+    )
+
+
+def execution_metadata(task_type: str, namespace: str, index: int) -> task.TaskExecutionMetadata:
+    execution = identifier.WorkflowExecutionIdentifier("flytesnacks", "development", f"bench{index:06d}")
+    node = identifier.NodeExecutionIdentifier("n0", execution)
+    return task.TaskExecutionMetadata(
+        task_execution_id=identifier.TaskExecutionIdentifier(_task_id(task_type), node, 0),
+        namespace=namespace,
+        labels={"team": "benchmark"},
+        annotations={"owner": "benchmark"},
+        k8s_service_account="default",
+        environment_variables={},
+        identity=None,
+    )
+
+
+def create_requests(
+    task_type: str, version: int, namespace: str, indexes: range, workers: int
+) -> list[agent_pb2.CreateTaskRequest]:
+    """One CreateTaskRequest per task index: the same template, a distinct task execution."""
+    template = task_template(task_type, version, workers).to_flyte_idl()
+    return [
+        agent_pb2.CreateTaskRequest(
+            template=template,
+            output_prefix=f"s3://bucket/metadata/bench{index:06d}/n0/0",
+            task_execution_metadata=execution_metadata(task_type, namespace, index).to_flyte_idl(),
+        )
+        for index in indexes
+    ]
+
+
+def get_request(task_type: str, version: int, resource_meta: bytes) -> agent_pb2.GetTaskRequest:
+    return agent_pb2.GetTaskRequest(
+        task_category=agent_pb2.TaskCategory(name=task_type, version=version), resource_meta=resource_meta
+    )
