@@ -30,6 +30,7 @@ from flyteidl.service.agent_pb2_grpc import AsyncAgentServiceStub
 from benchmarks.load import create_tasks, get_tasks, percentile_ms, poll_rounds
 from benchmarks.naive_connector import KUBECONFIG_ENV, NAIVE_TASK_TYPE, NAIVE_TASK_TYPE_VERSION
 from benchmarks.processes import ConnectorServer, EmulatorProcess, cpu_seconds, httpx_stand_in, rss_kib
+from benchmarks.profiling import Sampler
 from benchmarks.workload import create_requests, get_request
 
 CRD = Path("operator_bundle/config/crd/bases/workloads.example.com_paralleljobs.yaml")
@@ -71,6 +72,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between the starts of polling rounds")
     parser.add_argument("--workers", type=int, default=2, help="workers per ParallelJob")
     parser.add_argument("--only", choices=["operator", "naive"], help="measure one connector only")
+    parser.add_argument("--profile-dir", type=Path, help="sample each connector with py-spy while it is polled")
     parser.add_argument("--crd", type=Path, help=f"the ParallelJob CRD (default: {CRD} in the buildroot)")
     return parser.parse_args(argv)
 
@@ -167,9 +169,15 @@ async def _measure(
 
             _progress(f"{subject.label}: {arguments.rounds} polling rounds over {tasks} tasks")
             requests_before = emulator.command("counts", resource=PARALLEL_JOBS)
+            sampler = None
+            if arguments.profile_dir:
+                arguments.profile_dir.mkdir(parents=True, exist_ok=True)
+                sampler = Sampler(pid, arguments.profile_dir / f"{subject.label}-polling.txt")
             cpu_before = cpu_seconds(pid)
             phases, polls = await poll_rounds(stub, gets, arguments.concurrency, arguments.rounds, arguments.interval)
             cpu_polling = cpu_seconds(pid) - cpu_before
+            if sampler is not None:
+                sampler.stop()
             requests_polling = _requests_delta(requests_before, emulator.command("counts", resource=PARALLEL_JOBS))
             rss_end = rss_kib(pid)
             # Service time without queueing: one call in flight (at most 1,000 calls).
