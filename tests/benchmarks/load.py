@@ -93,6 +93,34 @@ async def poll_rounds(
     return phases, total
 
 
+async def paced_round(
+    stub: AsyncAgentServiceStub, requests: Sequence[agent_pb2.GetTaskRequest], rate: float, concurrency: int
+) -> Calls:
+    """GetTask calls started at a fixed ``rate`` (open loop), at most ``concurrency`` in flight.
+
+    Each latency counts from the moment the call was due, so waiting for a free slot when the
+    connector falls behind is part of it (no coordinated omission)."""
+    slots = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+
+    async def call(request: agent_pb2.GetTaskRequest, due: float) -> None:
+        try:
+            await stub.GetTask(request, timeout=_CALL_TIMEOUT_SECONDS)
+            latencies.append(time.perf_counter() - due)
+        finally:
+            slots.release()
+
+    started = time.perf_counter()
+    pending: list[asyncio.Task[None]] = []
+    for index, request in enumerate(requests):
+        due = started + index / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        await slots.acquire()
+        pending.append(asyncio.create_task(call(request, due)))
+    await asyncio.gather(*pending)
+    return Calls(latencies, time.perf_counter() - started)
+
+
 def percentile_ms(latencies: Sequence[float], fraction: float) -> float:
     """Nearest-rank percentile of latencies in seconds, in milliseconds."""
     ordered = sorted(latencies)

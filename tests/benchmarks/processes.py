@@ -72,6 +72,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def own_cpu_seconds() -> float:
+    """User + system CPU time of this process (the gRPC client) so far."""
+    return cpu_seconds(os.getpid())
+
+
 def stop(process: subprocess.Popen[Any], timeout: float = 10.0) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
