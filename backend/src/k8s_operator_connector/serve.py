@@ -1,0 +1,102 @@
+"""Serve the connectors over gRPC, optionally with TLS: ``python -m k8s_operator_connector.serve``.
+
+``pyflyte serve connector`` listens only without TLS. This command serves the same
+flytekit servicers (``AsyncConnectorService``, ``SyncConnectorService`` and
+``ConnectorMetadataService``) and the same Prometheus metrics, and listens with TLS when
+given a certificate and key (``--tls-cert``/``--tls-key``; ``--tls-client-ca`` also
+requires client certificates signed by that CA). Without them it listens without TLS,
+as ``pyflyte serve connector`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+
+DEFAULT_MODULES = ("k8s_operator_connector.connectors",)
+logger = logging.getLogger(__name__)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m k8s_operator_connector.serve", description=__doc__)
+    parser.add_argument("--host", default="[::]", help="address to listen on (default: all)")
+    parser.add_argument("--port", type=int, default=8000, help="gRPC port (default: 8000)")
+    parser.add_argument("--prometheus-port", type=int, default=9090, help="metrics port; 0 turns metrics off")
+    parser.add_argument("--worker", type=int, default=10, help="gRPC server threads (default: 10)")
+    parser.add_argument(
+        "--modules", action="append", default=None, help="modules that register connectors (repeatable)"
+    )
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain of this server")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    parser.add_argument("--tls-client-ca", type=Path, help="PEM CA: require client certificates it signed")
+    args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.tls_client_ca and not args.tls_cert:
+        parser.error("--tls-client-ca needs --tls-cert and --tls-key")
+    return args
+
+
+def server_credentials(cert: Path, key: Path, client_ca: Path | None = None) -> grpc.ServerCredentials:
+    return grpc.ssl_server_credentials(
+        [(key.read_bytes(), cert.read_bytes())],
+        root_certificates=client_ca.read_bytes() if client_ca else None,
+        require_client_auth=client_ca is not None,
+    )
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from flyteidl.service.agent_pb2_grpc import (
+        add_AgentMetadataServiceServicer_to_server,
+        add_AsyncAgentServiceServicer_to_server,
+        add_SyncAgentServiceServicer_to_server,
+    )
+    from flytekit.extend.backend.connector_service import (
+        AsyncConnectorService,
+        ConnectorMetadataService,
+        SyncConnectorService,
+    )
+
+    for module in args.modules or DEFAULT_MODULES:
+        importlib.import_module(module)
+    if args.prometheus_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.prometheus_port)
+    server = grpc.aio.server(futures.ThreadPoolExecutor(max_workers=args.worker))
+    add_AsyncAgentServiceServicer_to_server(AsyncConnectorService(), server)
+    add_SyncAgentServiceServicer_to_server(SyncConnectorService(), server)
+    add_AgentMetadataServiceServicer_to_server(ConnectorMetadataService(), server)
+    address = f"{args.host}:{args.port}"
+    if args.tls_cert:
+        server.add_secure_port(address, server_credentials(args.tls_cert, args.tls_key, args.tls_client_ca))
+    else:
+        server.add_insecure_port(address)
+    await server.start()
+    mode = "mTLS" if args.tls_client_ca else "TLS" if args.tls_cert else "insecure"
+    print(f"k8s-operator-connector serving on {address} ({mode})", flush=True)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    await server.stop(grace=5)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
