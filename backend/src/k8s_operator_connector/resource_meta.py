@@ -70,6 +70,7 @@ class OperatorResourceMeta(ResourceMeta):
             if not isinstance(value, expected) or isinstance(value, bool):
                 raise ResourceMetaError(f"resource_meta.{meta_field.name}: expected {expected.__name__}")
             values[meta_field.name] = value
-        if not values["name"] or not values["plural"] or not values["version"]:
+        # A task that failed before creating an object has no resource: only its failure.
+        if not values.get("failure_phase") and not (values["name"] and values["plural"] and values["version"]):
             raise ResourceMetaError("resource_meta: name, plural and version must not be empty")
         return cls(**values)

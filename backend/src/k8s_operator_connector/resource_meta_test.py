@@ -2,6 +2,7 @@ import contextlib
 import json
 
 import pytest
+from flyteidl.core.execution_pb2 import TaskExecution
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -49,3 +50,18 @@ def test_decoding_arbitrary_bytes_raises_only_resource_meta_errors(data):
 def test_decoding_arbitrary_objects_raises_only_resource_meta_errors(document):
     with contextlib.suppress(ResourceMetaError):
         OperatorResourceMeta.decode(json.dumps(document).encode())
+
+
+def test_a_failure_without_an_object_round_trips():
+    """Regression: CreateTask's answer for an invalid task (no resource) must decode in GetTask."""
+    meta = OperatorResourceMeta(
+        group="",
+        version="",
+        plural="",
+        kind="",
+        namespace="ns",
+        name="n",
+        failure_phase=TaskExecution.FAILED,
+        failure_message="custom.workers: must be between 1 and 1000, got 0",
+    )
+    assert OperatorResourceMeta.decode(meta.encode()) == meta
