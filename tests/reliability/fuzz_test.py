@@ -1,0 +1,138 @@
+"""Fuzzing what arrives from outside: the task's custom config and propeller's resource_meta.
+
+Bounded and repeatable: a fixed number of examples, derandomized, no deadline flakiness.
+The property is always the same: the input is accepted, or refused with the module's own
+error that names the field, never any other exception (which would be a gRPC INTERNAL).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from k8s_operator_connector.conftest import make_request, make_template
+from k8s_operator_connector.plugin import InvalidTaskError
+from k8s_operator_connector.plugins.custom_resource import CustomResourcePlugin, parse_custom_resource
+from k8s_operator_connector.plugins.parallel_job import ParallelJobPlugin, parse_parallel_job
+from k8s_operator_connector.resource_meta import OperatorResourceMeta, ResourceMetaError
+from k8s_operator_connector.settings import AllowedKind, ConnectorSettings, CustomResourceSettings
+
+BOUNDED = settings(
+    max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow], database=None
+)
+SETTINGS = ConnectorSettings(
+    custom_resource=CustomResourceSettings(allowed_kinds=(AllowedKind("batch", "v1", "Job", "jobs"),))
+)
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+)
+json_values = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+PARALLEL_JOB_KEYS = ["workers", "maxRestarts", "timeoutSeconds", "restartPolicy", "successPolicy", "workerResources"]
+parallel_job_customs = st.dictionaries(
+    st.one_of(st.sampled_from(PARALLEL_JOB_KEYS), st.text(max_size=10)), json_values, max_size=6
+)
+CUSTOM_RESOURCE_KEYS = ["manifest", "successCondition", "failureCondition", "progressTemplate"]
+manifests = st.fixed_dictionaries(
+    {"apiVersion": st.sampled_from(["batch/v1", "v1", "", "rbac.authorization.k8s.io/v1"])},
+    optional={
+        "kind": st.sampled_from(["Job", "Namespace", "ConfigMap", "ClusterRole", ""]),
+        "metadata": st.one_of(
+            json_values,
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "namespace": st.one_of(st.none(), st.text(max_size=12)),
+                    "labels": st.one_of(json_values, st.dictionaries(st.text(max_size=70), json_values, max_size=3)),
+                    "annotations": json_values,
+                    "name": json_values,
+                },
+            ),
+        ),
+        "spec": json_values,
+    },
+)
+custom_resource_customs = st.fixed_dictionaries(
+    {},
+    optional={
+        "manifest": st.one_of(manifests, json_values),
+        "successCondition": st.one_of(st.text(max_size=40), st.sampled_from(["status.succeeded >= 1", "a == b"])),
+        "failureCondition": st.text(max_size=40),
+        "progressTemplate": st.text(max_size=40),
+    },
+) | st.dictionaries(st.text(max_size=10), json_values, max_size=4)
+
+
+def refused_cleanly(function: Any, *args: Any) -> None:
+    try:
+        function(*args)
+    except InvalidTaskError as error:
+        assert error.field_name.startswith(("custom", "inputs")), error
+        assert str(error).startswith(error.field_name)
+
+
+@BOUNDED
+@given(parallel_job_customs)
+def test_parse_parallel_job_accepts_or_names_the_field(custom: dict[str, Any]):
+    refused_cleanly(parse_parallel_job, custom)
+
+
+@BOUNDED
+@given(parallel_job_customs)
+def test_parallel_job_build_object_accepts_or_names_the_field(custom: dict[str, Any]):
+    refused_cleanly(ParallelJobPlugin().build_object, make_request(make_template(custom=custom)))
+
+
+@BOUNDED
+@given(custom_resource_customs)
+def test_parse_custom_resource_accepts_or_names_the_field(custom: dict[str, Any]):
+    refused_cleanly(parse_custom_resource, custom)
+
+
+@BOUNDED
+@given(custom_resource_customs)
+def test_custom_resource_build_object_accepts_or_names_the_field(custom: dict[str, Any]):
+    template = make_template(task_type="custom_resource", custom=custom, with_container=False)
+    refused_cleanly(CustomResourcePlugin().build_object, make_request(template, settings=SETTINGS, max_name_length=63))
+
+
+META_FIELDS = ["group", "version", "plural", "kind", "namespace", "name", "uid", "task_execution_id"]
+meta_documents = st.one_of(
+    st.binary(max_size=200),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    st.dictionaries(
+        st.one_of(st.sampled_from([*META_FIELDS, "failure_phase", "failure_message", "pending_manifest"]), st.text()),
+        json_values,
+        max_size=12,
+    ).map(lambda value: json.dumps(value).encode()),
+)
+
+
+@BOUNDED
+@given(meta_documents)
+def test_resource_meta_decode_accepts_or_names_the_problem(data: bytes):
+    try:
+        meta = OperatorResourceMeta.decode(data)
+    except ResourceMetaError as error:
+        assert str(error).startswith("resource_meta")
+        return
+    assert OperatorResourceMeta.decode(meta.encode()) == meta
+
+
+@BOUNDED
+@given(st.fixed_dictionaries({name: st.text(min_size=1, max_size=30) for name in META_FIELDS}))
+def test_resource_meta_round_trips(values: dict[str, str]):
+    meta = OperatorResourceMeta(**values)
+    assert OperatorResourceMeta.decode(meta.encode()) == meta
