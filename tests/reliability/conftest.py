@@ -14,10 +14,10 @@ from reliability.harness import BUNDLE_CRD, ConnectorProcess, PropellerClient, c
 class Served:
     """An emulator plus a connector process configured for it."""
 
-    def __init__(self, api: KubeEmulator, work_dir: Path, **config: Any) -> None:
-        self.api = api
+    def __init__(self, emulator: KubeEmulator, work_dir: Path, **config: Any) -> None:
+        self.api = emulator
         self.work_dir = work_dir
-        self.kubeconfig = api.write_kubeconfig(work_dir / "kubeconfig")
+        self.kubeconfig = emulator.write_kubeconfig(work_dir / "kubeconfig")
         self.connector = ConnectorProcess(work_dir, connector_config(self.kubeconfig, **config))
         self.connector.start()
         self.client: PropellerClient = self.connector.client()
@@ -42,16 +42,16 @@ def served_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
     made: list[tuple[Served, KubeEmulator]] = []
 
     def make(crds: Any = (BUNDLE_CRD,), **config: Any) -> Served:
-        api = KubeEmulator(crds=list(crds))
-        api.start()
-        served = Served(api, tmp_path_factory.mktemp("served"), **config)
-        made.append((served, api))
+        emulator = KubeEmulator(crds=list(crds))
+        emulator.start()
+        served = Served(emulator, tmp_path_factory.mktemp("served"), **config)
+        made.append((served, emulator))
         return served
 
     yield make
-    for served, api in made:
+    for served, emulator in made:
         served.close()
-        api.stop()
+        emulator.stop()
 
 
 @pytest.fixture(scope="module")
