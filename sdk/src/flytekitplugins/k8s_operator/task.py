@@ -3,10 +3,14 @@ and :class:`CustomResourceTask` (a manifest run entirely by the connector)."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import datetime
+import inspect
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import yaml
@@ -80,7 +84,25 @@ def _run_with_connector(task: AsyncConnectorExecutorMixin, **kwargs: Any) -> Lit
         ) from error
 
 
-class ParallelJobTask(AsyncConnectorExecutorMixin, PythonFunctionTask[ParallelJob]):
+class _ConnectorExecution(AsyncConnectorExecutorMixin):
+    """flytekit's local connector executor, with an abort (Ctrl-C) that really deletes.
+
+    flytekit's own handler calls ``asyncio.run(connector.delete(...))`` from the SIGINT handler,
+    which runs while its local event loop is polling, so ``asyncio.run`` raises and nothing is
+    deleted (flytekit 1.16). The delete runs on a fresh loop in another thread instead.
+    """
+
+    def connector_signal_handler(self, resource_meta: Any, signum: int, frame: FrameType | None) -> None:
+        delete = self._connector.delete
+        if inspect.iscoroutinefunction(delete):
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                pool.submit(asyncio.run, delete(resource_meta=resource_meta)).result()
+        else:
+            delete(resource_meta)
+        self._clean_up_task = True
+
+
+class ParallelJobTask(_ConnectorExecution, PythonFunctionTask[ParallelJob]):
     """A Python function run on several workers by the example operator's ``ParallelJob``.
 
     Not built directly: ``@task(task_config=ParallelJob(...))`` creates it. Where it runs:
@@ -169,7 +191,7 @@ class CustomResourceConfig:
         return message
 
 
-class CustomResourceTask(AsyncConnectorExecutorMixin, PythonTask[CustomResourceConfig]):
+class CustomResourceTask(_ConnectorExecution, PythonTask[CustomResourceConfig]):
     """Creates a Kubernetes object from a manifest and waits for a condition on it.
 
     There is no Python function: the connector creates the object (named after the execution,
