@@ -1,0 +1,25 @@
+"""``python -m flyte_operator_demo.pyflyte_with_connector ARGS``: ``pyflyte ARGS`` with the
+k8s-operator connector registered, printing what it reports.
+
+An installed ``flyte-k8s-operator-connector`` wheel registers its connectors through the
+``flytekit.plugins`` entry point; from sources (Pants, the dev venv) there is no entry point,
+so this imports the module the entry point names (the connector reads its settings from the
+file ``K8S_OPERATOR_CONNECTOR_CONFIG`` names), makes its answers visible
+(:mod:`flyte_operator_demo.connector_progress`), then runs flytekit's ``pyflyte``.
+"""
+
+from __future__ import annotations
+
+from flyte_operator_demo.connector_progress import print_progress_of
+
+
+def main() -> None:
+    from flytekit.clis.sdk_in_container.pyflyte import main as pyflyte
+    from k8s_operator_connector.connectors import CONNECTORS
+
+    print_progress_of(CONNECTORS)
+    pyflyte(prog_name="pyflyte")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The environment the local kubelet gives worker processes.
+
+Worker pods run ``python -m flytekitplugins.k8s_operator.worker pyflyte-execute ...``. Locally
+that ``python`` must be this interpreter, with flytekit, the SDK and the demo's code importable
+(Pants runs the demo from a PEX whose packages are only on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Iterable, MutableMapping
+from pathlib import Path
+
+#: flytekit's switch for rich (boxed, wrapped) tracebacks and log lines.
+PLAIN_LOGS_ENV = "FLYTE_SDK_RICH_TRACEBACKS"
+
+
+def write_python_shim(directory: Path, interpreter: str = sys.executable) -> Path:
+    """A directory holding ``python``/``python3`` scripts that exec ``interpreter``.
+
+    A script, not a symlink: a venv interpreter must be started by its own path to find its
+    site-packages.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("python", "python3"):
+        shim = directory / name
+        shim.write_text(f'#!/bin/sh\nexec {shlex.quote(interpreter)} "$@"\n', encoding="utf-8")
+        shim.chmod(0o755)
+    return directory
+
+
+def import_path(extra: Iterable[str] = ()) -> str:
+    """``PYTHONPATH`` for child interpreters: ``extra`` first, then this process's ``sys.path``."""
+    entries: list[str] = []
+    for entry in [*extra, *sys.path]:
+        absolute = os.path.abspath(entry) if entry else os.getcwd()
+        if absolute not in entries and os.path.exists(absolute):
+            entries.append(absolute)
+    return os.pathsep.join(entries)
+
+
+def prepare_worker_environment(
+    environ: MutableMapping[str, str], shim_directory: Path, extra_import_paths: Iterable[str] = ()
+) -> None:
+    """Puts the ``python`` shim first on ``PATH`` and this process's imports on ``PYTHONPATH``."""
+    write_python_shim(shim_directory)
+    environ[PLAIN_LOGS_ENV] = "0"  # plain-text tracebacks: pod logs are read back as text
+    environ["PATH"] = os.pathsep.join([str(shim_directory), environ.get("PATH", "")])
+    environ["PYTHONPATH"] = import_path(extra_import_paths)
