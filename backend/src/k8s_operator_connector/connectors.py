@@ -19,7 +19,11 @@ from k8s_operator_connector.settings import load_settings
 def available_plugins() -> dict[str, OperatorPlugin]:
     from k8s_operator_connector.plugins.custom_resource import CustomResourcePlugin
 
-    plugins: list[OperatorPlugin] = [ParallelJobPlugin(), CustomResourcePlugin()]
+    plugins: list[OperatorPlugin] = [
+        ParallelJobPlugin(),
+        CustomResourcePlugin(),
+        # new-plugin: registrations (`./pants run build-support:new-plugin` adds plugins above this line)
+    ]
     return {plugin.task_type: plugin for plugin in plugins}
 
 

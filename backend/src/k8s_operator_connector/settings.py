@@ -17,7 +17,11 @@ from typing import Any
 import yaml
 
 CONFIG_ENV = "K8S_OPERATOR_CONNECTOR_CONFIG"
-ALL_TASK_TYPES = ("parallel_job", "custom_resource")
+ALL_TASK_TYPES = (
+    "parallel_job",
+    "custom_resource",
+    # new-plugin: task types (`./pants run build-support:new-plugin` adds entries above this line)
+)
 LOG_LINK_PHASES = ("pending", "running", "succeeded", "failed")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z]+)\}")
