@@ -60,8 +60,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         # Read by the handlers module when it registers the timer, so set it before the import.
         os.environ["PARALLEL_JOB_OPERATOR_RESYNC_SECONDS"] = str(args.resync_seconds)
     kopf.configure(verbose=args.verbose, debug=args.debug)
-    importlib.import_module("parallel_job_operator.handlers")
+    handlers = importlib.import_module("parallel_job_operator.handlers")
     kopf.run(
+        registry=handlers.REGISTRY,
         standalone=True,  # one replica (the Deployment uses the Recreate strategy); no peering CRDs needed
         clusterwide=args.clusterwide,
         namespaces=args.namespaces,

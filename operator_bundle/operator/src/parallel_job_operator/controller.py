@@ -2,7 +2,7 @@
 
 Callers pass what the watch-backed indexes observed of its Jobs and pods; the
 ParallelJob itself is read fresh so that decisions build on the last written status.
-Reconciliations of the same ParallelJob are serialized within the process.
+Callers serialize reconciliations of the same ParallelJob by passing its lock.
 """
 
 from __future__ import annotations
@@ -24,11 +24,17 @@ from parallel_job_operator.kube_api import ForeignJobError, KubeApi
 from parallel_job_operator.observations import JobObservation, PodObservation
 from parallel_job_operator.plan import Plan, fail_plan, plan_reconciliation, status_differs
 
-_locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+class ReconcileLocks(defaultdict[tuple[str, str], asyncio.Lock]):
+    """One lock per ParallelJob (namespace, name); made per operator run (they bind to its loop)."""
+
+    def __init__(self) -> None:
+        super().__init__(asyncio.Lock)
 
 
 def _create_jobs(api: KubeApi, plan: Plan, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
-    assert plan.spec is not None  # plans that create Jobs carry a valid spec
+    if not plan.create or plan.spec is None:  # only plans with a valid spec create Jobs
+        return
     for index in plan.create:
         outcome = api.create_or_adopt_job(build_worker_job(plan.owner, plan.spec, index), plan.owner)
         if outcome != "existing":
@@ -69,6 +75,7 @@ async def reconcile(
     jobs: Iterable[JobObservation],
     pods: Iterable[PodObservation],
     *,
+    locks: ReconcileLocks,
     retry: int = 0,
     logger: logging.Logger | logging.LoggerAdapter[Any],
     clock: Callable[[], datetime] = utc_now,
@@ -76,11 +83,11 @@ async def reconcile(
     """Reconcile one ParallelJob; None if it no longer exists.
     Retryable API failures raise kopf.TemporaryError with an exponential delay."""
     key = (namespace, name)
-    async with _locks[key]:
+    async with locks[key]:
         try:
             body = await asyncio.to_thread(api.read_parallel_job, namespace, name)
             if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
-                _locks.pop(key, None)
+                locks.pop(key, None)
                 return None
             now = clock()
             plan = plan_reconciliation(body, list(jobs), list(pods), now)

@@ -6,9 +6,11 @@ Errors surface as ApiException; `api_errors.py` decides which ones are worth a r
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
+import kopf
 import kubernetes  # type: ignore[import-untyped]
 from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
 
@@ -23,12 +25,42 @@ class ForeignJobError(RuntimeError):
     """A Job with a worker's name exists but another controller owns it."""
 
 
+class ClientConfigurationError(RuntimeError):
+    """Neither the in-cluster service account nor a kubeconfig is usable."""
+
+
 def load_client_configuration() -> None:
-    """In a pod: the service account; elsewhere: $KUBECONFIG or ~/.kube/config."""
+    """In a pod: the service account; elsewhere: $KUBECONFIG (read now, not at import) or ~/.kube/config."""
     try:
         kubernetes.config.load_incluster_config()
+        return
     except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()
+        pass
+    try:
+        kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
+    except (kubernetes.config.ConfigException, OSError) as error:
+        raise ClientConfigurationError(
+            f"no Kubernetes credentials: not in a pod, and no usable kubeconfig ({error})"
+        ) from error
+
+
+def connection_info() -> kopf.ConnectionInfo:
+    """Kopf's credentials, taken from the same configuration as the official client's (so the
+    operator honours $KUBECONFIG as read at start, which Kopf's own client login does not)."""
+    load_client_configuration()
+    config = kubernetes.client.Configuration.get_default_copy()
+    scheme, _, token = str(config.api_key.get("authorization") or "").partition(" ")
+    return kopf.ConnectionInfo(
+        server=config.host,
+        ca_path=config.ssl_ca_cert,
+        insecure=not config.verify_ssl,
+        username=config.username or None,
+        password=config.password or None,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=config.cert_file,
+        private_key_path=config.key_file,
+    )
 
 
 class KubeApi:
