@@ -119,6 +119,8 @@ def test_every_object_has_the_kit_labels(rendered):
 
 def test_namespaced_objects_are_in_flyte(rendered):
     _, objects = rendered
+    # Flyte owns its namespace: `kubectl delete -k` of the bundle must never delete it.
+    assert _of_kind(objects, "Namespace") == []
     for obj in objects:
         if obj["kind"] in CLUSTER_SCOPED:
             assert "namespace" not in obj["metadata"], obj["metadata"]["name"]

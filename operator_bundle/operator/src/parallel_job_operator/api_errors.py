@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
+from kubernetes.client.rest import ApiException  # type: ignore[import-untyped,unused-ignore]
 from urllib3.exceptions import HTTPError
 
 MAX_BACKOFF_SECONDS = 60.0

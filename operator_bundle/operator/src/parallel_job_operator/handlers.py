@@ -71,7 +71,8 @@ WorkerIndex = kopf.Index[tuple[str, str], Any]
 @kopf.on.login(registry=REGISTRY)
 def login(**_: Any) -> kopf.ConnectionInfo:
     try:
-        return connection_info()
+        info: kopf.ConnectionInfo = connection_info()
+        return info
     except ClientConfigurationError as error:
         raise kopf.PermanentError(str(error)) from error
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-import kubernetes  # type: ignore[import-untyped]
-from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
+import kubernetes  # type: ignore[import-untyped,unused-ignore]
+from kubernetes.client.rest import ApiException  # type: ignore[import-untyped,unused-ignore]
 
 from parallel_job_operator.constants import GROUP, PLURAL, VERSION
 from parallel_job_operator.job_manifest import Owner
