@@ -117,7 +117,8 @@ def run_workflow(
     if workflow == "main":
         arguments += ["--n", str(options.n), "--linger_seconds", str(options.linger_seconds)]
     before = {(o.kind, o.name) for o in observer.objects()}
-    _say(f"\n=== pyflyte {' '.join(arguments[:-4] if workflow == 'main' else arguments)} ...")
+    shown = [argument.replace(os.path.dirname(os.path.dirname(workflows.__file__)) + "/", "") for argument in arguments]
+    _say(f"\n=== pyflyte {' '.join(shown)}")
     started = time.monotonic()
     outcome = run_pyflyte(arguments, environment, options.timeout)
     seconds = time.monotonic() - started

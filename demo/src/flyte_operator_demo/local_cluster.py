@@ -68,7 +68,7 @@ class OperatorProcess:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise RuntimeError(f"the operator exited with {self.process.returncode}; see {self.log_path}")
+                raise RuntimeError(f"the operator exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
@@ -76,9 +76,14 @@ class OperatorProcess:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.2)
-        raise TimeoutError(
-            f"the operator was not live after {OPERATOR_START_TIMEOUT_SECONDS:.0f}s; see {self.log_path}"
-        )
+        raise TimeoutError(f"the operator was not live after {OPERATOR_START_TIMEOUT_SECONDS:.0f}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines the operator printed."""
+        if self._log is not None:
+            self._log.flush()
+        text = self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
