@@ -25,6 +25,18 @@ def test_quota_exceeded_waits_for_resources_then_creates(harness: Harness):
     assert len(harness.api.list(PARALLEL_JOBS, NAMESPACE)) == 1
 
 
+def test_a_quota_wait_interrupted_by_a_restart_is_retryable(harness_factory):
+    old = harness_factory()
+    old.api.faults.add(verb="create", resource="paralleljobs", status=403, message=QUOTA_MESSAGE)
+    meta = old.create()
+    assert meta.awaiting_quota
+    assert "containers" not in meta.encode().decode()  # the manifest stays out of propeller's storage
+    old.close()
+    resource = harness_factory().get(type(meta).decode(meta.encode()))
+    assert resource.phase == TaskExecution.RETRYABLE_FAILED
+    assert "waited for quota" in resource.message
+
+
 def test_forbidden_create_says_what_to_grant(harness: Harness):
     harness.api.faults.forbid(verb="create", resource="paralleljobs")
     resource = harness.get(harness.create())

@@ -89,11 +89,6 @@ def test_secrets_stay_out_of_logs_messages_custom_info_and_log_links(served: Ser
     assert SECRET not in log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: while waiting for quota, resource_meta carries the manifest to create later, "
-    "env values included (docs/reliability.md, 'Findings')",
-)
 def test_quota_wait_keeps_secrets_out_of_resource_meta(served: Served):
     served.api.faults.add(verb="create", resource="paralleljobs", status=403, message=QUOTA_MESSAGE)
     run = served.client.start_task(secret_request("sec-quota"))

@@ -10,7 +10,6 @@ what to do, never a silent retry and never an answer without a phase.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -121,7 +120,8 @@ class OperatorConnector(AsyncConnectorBase):
                 if outcome is None:
                     raise
                 if outcome.phase == TaskExecution.WAITING_FOR_RESOURCES:
-                    meta.pending_manifest = json.dumps(manifest, separators=(",", ":"))
+                    self.runtime.hold_pending_create(meta.key, manifest)
+                    meta.awaiting_quota = True
                     return meta
                 meta.failure_phase, meta.failure_message = outcome.phase, outcome.message
                 return meta
@@ -184,7 +184,7 @@ class OperatorConnector(AsyncConnectorBase):
         try:
             return self._checked(meta, cache.record(self.runtime.api.get(meta.resource, meta.namespace, meta.name)))
         except KubeApiError as error:
-            if error.status == 404 and meta.pending_manifest:
+            if error.status == 404 and meta.awaiting_quota:
                 return self._retry_pending_create(meta, cache)
             outcome = observe_failure(error, meta.resource, meta.namespace, meta.name)
             if outcome is not None:
@@ -201,19 +201,27 @@ class OperatorConnector(AsyncConnectorBase):
             return Observation.of(TaskExecution.INITIALIZING, f"waiting for the Kubernetes API: {error}")
 
     def _retry_pending_create(self, meta: OperatorResourceMeta, cache: ObjectCache) -> Observation:
-        manifest = json.loads(meta.pending_manifest)
+        manifest = self.runtime.pending_create(meta.key)
+        if manifest is None:
+            return Observation.of(
+                TaskExecution.RETRYABLE_FAILED,
+                "the connector restarted while this task waited for quota; a new attempt will create it",
+            )
         try:
             tracked = cache.record(self.runtime.api.create(meta.resource, meta.namespace, manifest))
         except KubeApiError as error:
             if is_quota_exceeded(error):
                 return Observation.of(TaskExecution.WAITING_FOR_RESOURCES, f"waiting for quota: {error.message}")
             if error.status == 409:
+                self.runtime.forget_pending_create(meta.key)
                 tracked = cache.record(self.runtime.api.get(meta.resource, meta.namespace, meta.name))
                 return tracked.observation
             outcome = create_failure(error, meta.resource, meta.namespace, meta.name)
             if outcome is None:
                 return Observation.of(TaskExecution.WAITING_FOR_RESOURCES, f"retrying create: {error}")
+            self.runtime.forget_pending_create(meta.key)
             return Observation.of(outcome.phase, outcome.message)
+        self.runtime.forget_pending_create(meta.key)
         return tracked.observation
 
     def _checked(self, meta: OperatorResourceMeta, tracked: Tracked) -> Observation:

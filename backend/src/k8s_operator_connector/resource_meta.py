@@ -34,8 +34,9 @@ class OperatorResourceMeta(ResourceMeta):
     #: Set when create ended the task without an object: the final phase and why.
     failure_phase: int = 0
     failure_message: str = ""
-    #: Set when create must wait (quota): the manifest to create when GetTask retries.
-    pending_manifest: str = ""
+    #: Set when create must wait for quota: GetTask retries the create with the manifest this
+    #: process keeps in memory (never here: propeller stores the meta, and manifests hold env).
+    awaiting_quota: bool = False
 
     @property
     def resource(self) -> ResourceType:
@@ -66,8 +67,8 @@ class OperatorResourceMeta(ResourceMeta):
                     raise ResourceMetaError(f"resource_meta.{meta_field.name}: missing")
                 continue
             value = document[meta_field.name]
-            expected = int if meta_field.name == "failure_phase" else str
-            if not isinstance(value, expected) or isinstance(value, bool):
+            expected = bool if meta_field.name == "awaiting_quota" else int if meta_field.name == "failure_phase" else str
+            if type(value) is not expected:
                 raise ResourceMetaError(f"resource_meta.{meta_field.name}: expected {expected.__name__}")
             values[meta_field.name] = value
         # A task that failed before creating an object has no resource: only its failure.

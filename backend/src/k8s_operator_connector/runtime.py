@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 Observer = Callable[[Mapping[str, Any]], Observation]
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+MAX_PENDING_CREATES = 10_000
 
 
 class ConnectorRuntime:
@@ -33,6 +35,8 @@ class ConnectorRuntime:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._sweeper: threading.Thread | None = None
+        # Manifests of tasks waiting for quota, by (namespace, name); bounded, oldest dropped.
+        self._pending_creates: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         # Blocking API calls (create, delete, cache misses) run here, off the gRPC event loop.
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="k8s-api")
 
@@ -73,6 +77,21 @@ class ConnectorRuntime:
         for namespace in self.settings.namespaces or (self.settings.default_namespace,):
             for resource in resources:
                 self.cache_for(resource, namespace, observe)
+
+    def hold_pending_create(self, key: tuple[str, str], manifest: dict[str, Any]) -> None:
+        with self._lock:
+            self._pending_creates[key] = manifest
+            self._pending_creates.move_to_end(key)
+            while len(self._pending_creates) > MAX_PENDING_CREATES:
+                self._pending_creates.popitem(last=False)
+
+    def pending_create(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        with self._lock:
+            return self._pending_creates.get(key)
+
+    def forget_pending_create(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._pending_creates.pop(key, None)
 
     def caches(self) -> list[ObjectCache]:
         with self._lock:

@@ -1,6 +1,6 @@
 import pytest
 
-from k8s_operator_connector.settings import CONFIG_ENV, SettingsError, load_settings, parse_settings
+from k8s_operator_connector.settings import ALL_TASK_TYPES, CONFIG_ENV, SettingsError, load_settings, parse_settings
 
 FULL = """
 namespaces: [flytesnacks-development]
@@ -21,7 +21,9 @@ taskTypes: [parallel_job]
 
 def test_defaults_without_a_file():
     settings = load_settings({})
-    assert settings.task_types == ("parallel_job", "custom_resource")
+    # Every task type the backend has a plugin for (generated plugins add theirs after these).
+    assert settings.task_types == ALL_TASK_TYPES
+    assert ALL_TASK_TYPES[:2] == ("parallel_job", "custom_resource")
     assert settings.custom_resource.allowed_kinds == ()
     assert settings.finished_retention_seconds == 600
 
