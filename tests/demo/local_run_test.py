@@ -1,0 +1,79 @@
+"""demo:local end to end: the same module ``./pants run demo:local`` runs, as a child process.
+
+It starts the API emulator, the operator and the kubelet, runs the workflows through
+``pyflyte run`` and prints the result the workers computed. Generous timeouts, no timing asserts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from flyte_operator_demo.workflows import FAILURE_MESSAGE, WORKERS, expected_sum_of_squares
+
+RUN_TIMEOUT_SECONDS = 600
+N = 200
+
+
+def demo_environment() -> dict[str, str]:
+    environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
+    environment["PYTHONPATH"] = os.pathsep.join(os.path.abspath(entry) for entry in sys.path if entry)
+    return environment
+
+
+def run_demo(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flyte_operator_demo.local", *arguments],
+        env=demo_environment(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+
+def test_main_and_failing_workflows_run_end_to_end() -> None:
+    completed = run_demo("--n", str(N))
+    output = completed.stdout
+    assert completed.returncode == 0, output + completed.stderr
+    assert f"RESULT of workflow main: {expected_sum_of_squares(N)}" in output
+    for index in range(WORKERS):
+        assert f"shared by worker {index}: {{'worker': {index}, 'partial': " in output
+    assert f"the sum of squares below {N} is {expected_sum_of_squares(N)}" in output  # the report Job's log
+    assert "custom_resource Job local-" in output and ": SUCCEEDED report Job: 1/1 pods succeeded" in output
+    assert "log link kubectl logs (worker 0)" in output
+    # The failing workflow: the worker's message, the operator's restart, the connector's failure.
+    assert "workflow failing FAILED as intended" in output
+    assert FAILURE_MESSAGE in output
+    assert "restarts worker 1: " in output and "RETRYABLE_FAILED BackoffLimitExceeded" in output
+
+
+def test_sigint_deletes_the_parallel_job_and_its_jobs(tmp_path: Path) -> None:
+    log_path = tmp_path / "demo.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flyte_operator_demo.local", "--workflow", "main", "--linger-seconds", "300"],
+            env=demo_environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+            while "log link kubectl logs (worker 2)" not in log_path.read_text():
+                assert process.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.5)
+            process.send_signal(signal.SIGINT)
+            returncode = process.wait(RUN_TIMEOUT_SECONDS)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    output = log_path.read_text()
+    assert returncode == 130, output
+    assert "ABORTED: deleted ParallelJob local-" in output and "nothing of the run is left" in output
+    assert "RESULT of workflow" not in output
