@@ -10,21 +10,9 @@ from __future__ import annotations
 from flytekit.extend.backend.base_connector import ConnectorRegistry
 
 from k8s_operator_connector.connector import OperatorConnector
-from k8s_operator_connector.plugin import OperatorPlugin
-from k8s_operator_connector.plugins.parallel_job import ParallelJobPlugin
+from k8s_operator_connector.plugins import available_plugins
 from k8s_operator_connector.runtime import ConnectorRuntime
 from k8s_operator_connector.settings import load_settings
-
-
-def available_plugins() -> dict[str, OperatorPlugin]:
-    from k8s_operator_connector.plugins.custom_resource import CustomResourcePlugin
-
-    plugins: list[OperatorPlugin] = [
-        ParallelJobPlugin(),
-        CustomResourcePlugin(),
-        # new-plugin: registrations (`./pants run build-support:new-plugin` adds plugins above this line)
-    ]
-    return {plugin.task_type: plugin for plugin in plugins}
 
 
 def register_connectors(runtime: ConnectorRuntime) -> list[OperatorConnector]:
