@@ -1,0 +1,252 @@
+"""What the generator writes and edits, checked as a whole before anything is written."""
+
+from __future__ import annotations
+
+import ast
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from new_plugin.edits import EditError, insert_above_marker, insert_all_names, insert_import
+from new_plugin.names import PluginNames
+
+TEMPLATES = Path(__file__).parent / "templates"
+SETTINGS = "backend/src/k8s_operator_connector/settings.py"
+PLUGIN_REGISTRY = "backend/src/k8s_operator_connector/plugins/__init__.py"
+SDK_INIT = "sdk/src/flytekitplugins/k8s_operator/__init__.py"
+SDK_DIR = "sdk/src/flytekitplugins/k8s_operator"
+PLUGINS_DIR = "backend/src/k8s_operator_connector/plugins"
+DEMO_PACKAGE = "demo/src/flyte_operator_demo"
+# The Flyte configuration, in its four identical copies (bundle_test checks they stay identical).
+FLYTE_CONFIGS = (
+    "operator_bundle/config/flyte/propeller-connector.yaml",
+    "operator_bundle/config/flyte/helm-values.yaml",
+    "operator_bundle/config/flyte/sandbox/configmap.yaml",
+    "operator_bundle/config/flyte/binary/configmap.yaml",
+)
+CONNECTOR_CONFIG = "operator_bundle/config/connector/connector.yaml"
+CONNECTOR_ROLE = "operator_bundle/config/rbac/connector_role.yaml"
+
+
+class RefusedError(Exception):
+    """The plugin cannot be generated here; nothing was written. The message lists every reason."""
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file the plan writes: ``created`` or ``edited`` (with what the edit adds)."""
+
+    path: str
+    content: str
+    action: str
+    summary: str
+
+
+@dataclass
+class Plan:
+    changes: list[FileChange] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def apply(self, root: Path) -> None:
+        for change in self.changes:
+            target = root / change.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(change.content)
+
+
+def render(template: str, names: PluginNames, **extra: str) -> str:
+    """A template of templates/ with ``$$placeholders`` filled; unknown placeholders are errors."""
+    text = (TEMPLATES / template).read_text()
+    return string.Template(text).substitute(names.substitutions(), **extra)
+
+
+def sorted_from_imports(lines: list[str]) -> str:
+    """``from X import Y`` lines in the order ruff's isort wants within one section."""
+    return "\n".join(sorted(lines, key=lambda line: line.split()[1].lower()))
+
+
+def _registered_task_types(settings_text: str) -> list[str]:
+    for node in ast.parse(settings_text).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "ALL_TASK_TYPES" for target in node.targets
+        ):
+            return [element.value for element in ast.walk(node.value) if isinstance(element, ast.Constant)]
+    return []
+
+
+def _new_files(names: PluginNames, root: Path) -> dict[str, tuple[str, str]]:
+    """Path -> (content, summary) of every file the plugin adds."""
+    n = names
+    backend_imports = sorted_from_imports(
+        [
+            f"from {n.name}.v1.{n.name}_pb2 import {n.camel}",
+            f"from flytekitplugins.k8s_operator.{n.name} import {n.upper}_TASK_TYPE, {n.upper}_TASK_TYPE_VERSION",
+            "from google.protobuf import json_format",
+        ]
+    )
+    sdk_imports = sorted_from_imports(
+        [
+            "from flytekit.configuration import SerializationSettings",
+            "from flytekit.core.python_function_task import PythonFunctionTask",
+            "from flytekit.extend import TaskPlugins",
+            "from flytekit.extend.backend.base_connector import AsyncConnectorExecutorMixin",
+            "from flytekitplugins.k8s_operator.constants import LOCAL_MODE_FUNCTION",
+            "from flytekitplugins.k8s_operator.task import _is_local_execution, _run_with_connector, local_mode",
+            "from google.protobuf import json_format",
+            f"from {n.name}.v1 import {n.name}_pb2",
+        ]
+    )
+    sdk_test_imports = sorted_from_imports(
+        [
+            "from flytekit import task",
+            "from flytekit.tools.translator import get_serializable",
+            f"from flytekitplugins.k8s_operator import {n.camel}, {n.camel}Task",
+            "from flytekitplugins.k8s_operator.constants import LOCAL_MODE_ENV, LOCAL_MODE_FUNCTION",
+            "from google.protobuf import json_format",
+            f"from {n.name}.v1 import {n.name}_pb2",
+        ]
+    )
+    files = {
+        f"{n.proto_dir}/{n.name}.proto": (render("proto.tmpl", n), f"message {n.proto_package}.{n.camel}"),
+        f"{n.proto_dir}/BUILD": (render("proto_BUILD.tmpl", n), "protobuf_sources()"),
+        f"{SDK_DIR}/{n.name}.py": (
+            render("sdk_module.tmpl", n, third_party_imports=sdk_imports),
+            f"config {n.camel}, task {n.camel}Task (task type {n.name!r}, version 1)",
+        ),
+        f"{SDK_DIR}/{n.name}_test.py": (
+            render("sdk_test.tmpl", n, third_party_imports=sdk_test_imports),
+            "SDK tests: template, proto, validation, function mode",
+        ),
+        f"{PLUGINS_DIR}/{n.name}.py": (
+            render("backend_plugin.tmpl", n, third_party_imports=backend_imports),
+            f"{n.camel}Plugin: build_spec, read_phase, read_details for {n.plural}.{n.group}",
+        ),
+        f"{PLUGINS_DIR}/{n.name}_test.py": (render("backend_test.tmpl", n), "one test per function, and registration"),
+    }
+    if (root / DEMO_PACKAGE / "images.py").is_file():
+        files[f"{DEMO_PACKAGE}/{n.name}_workflow.py"] = (
+            render("demo_workflow.tmpl", n),
+            f"workflow {n.name}_demo",
+        )
+    return files
+
+
+def _edits(names: PluginNames) -> dict[str, list[tuple[str, Callable[[str, str], str]]]]:
+    """Path -> [(summary, edit(text, path) -> new text)] of every shared file the plugin extends."""
+    n = names
+    rbac_rule = [
+        f"# The `{n.name}` task type (build-support:new-plugin): {n.kind} objects, as for ParallelJobs.",
+        f"- apiGroups: [{n.group}]",
+        f"  resources: [{n.plural}]",
+        "  verbs: [create, get, list, watch, delete]",
+    ]
+    routing: list[tuple[str, Callable[[str, str], str]]] = [
+        (
+            f"route task type {n.name!r} to connector-service",
+            lambda text, path: insert_above_marker(
+                text, "new-plugin: routed task types", [f"{n.name}: connector-service"], path
+            ),
+        ),
+        (
+            f"supportedTaskTypes += {n.name}",
+            lambda text, path: insert_above_marker(text, "new-plugin: supported task types", [f"- {n.name}"], path),
+        ),
+    ]
+    edits: dict[str, list[tuple[str, Callable[[str, str], str]]]] = {
+        "BUILD": [
+            (
+                f"sdk-wheel depends on {n.proto_dir}",
+                lambda text, path: insert_above_marker(text, "new-plugin: proto targets", [f'"{n.proto_dir}",'], path),
+            )
+        ],
+        SETTINGS: [
+            (
+                f"ALL_TASK_TYPES += {n.name!r}",
+                lambda text, path: insert_above_marker(text, "new-plugin: task types", [f'"{n.name}",'], path),
+            )
+        ],
+        PLUGIN_REGISTRY: [
+            (
+                f"import {n.camel}Plugin",
+                lambda text, path: insert_import(
+                    text, f"k8s_operator_connector.plugins.{n.name}", [f"{n.camel}Plugin"], path
+                ),
+            ),
+            (
+                f"available_plugins() += {n.camel}Plugin()",
+                lambda text, path: insert_above_marker(
+                    text, "new-plugin: registrations", [f"{n.camel}Plugin(),"], path
+                ),
+            ),
+        ],
+        SDK_INIT: [
+            (
+                f"import and export {n.camel}, {n.camel}Task",
+                lambda text, path: insert_all_names(
+                    insert_import(text, f"flytekitplugins.k8s_operator.{n.name}", [n.camel, f"{n.camel}Task"], path),
+                    [n.camel, f"{n.camel}Task"],
+                    path,
+                ),
+            )
+        ],
+        CONNECTOR_CONFIG: [
+            (
+                f"taskTypes += {n.name}",
+                lambda text, path: insert_above_marker(text, "new-plugin: task types", [f"- {n.name}"], path),
+            )
+        ],
+        CONNECTOR_ROLE: [
+            (
+                f"rule: {n.plural}.{n.group} create/get/list/watch/delete",
+                lambda text, path: insert_above_marker(text, "new-plugin: plugin resources", rbac_rule, path),
+            )
+        ],
+    }
+    for config in FLYTE_CONFIGS:
+        edits[config] = routing
+    return edits
+
+
+def plan_plugin(names: PluginNames, root: Path) -> Plan:
+    """Every file the plugin writes, with its content; RefusedError lists all clashes and broken markers."""
+    problems: list[str] = []
+    plan = Plan()
+    settings_path = root / SETTINGS
+    if settings_path.is_file() and names.name in _registered_task_types(settings_path.read_text()):
+        problems.append(f"task type {names.name!r} is already registered ({SETTINGS} ALL_TASK_TYPES)")
+    for existing in (f"{PLUGINS_DIR}/{names.name}.py", f"{SDK_DIR}/{names.name}.py", names.proto_dir):
+        if (root / existing).exists():
+            problems.append(f"{existing} already exists: a plugin named {names.name!r} is there")
+    if problems:
+        raise RefusedError("nothing was written:\n" + "\n".join(f"  - {problem}" for problem in problems))
+    for path, (content, summary) in _new_files(names, root).items():
+        if (root / path).exists():
+            problems.append(f"{path} already exists")
+        plan.changes.append(FileChange(path, content, "create", summary))
+    for path, edits in _edits(names).items():
+        source = root / path
+        if not source.is_file():
+            problems.append(f"{path} is missing; run the generator at the root of the monorepo")
+            continue
+        text = source.read_text()
+        summaries = []
+        for summary, edit in edits:
+            try:
+                text = edit(text, path)
+            except EditError as error:
+                problems.append(str(error))
+            else:
+                summaries.append(summary)
+        plan.changes.append(FileChange(path, text, "edit", "; ".join(summaries)))
+    if problems:
+        unique = list(dict.fromkeys(problems))
+        raise RefusedError("nothing was written:\n" + "\n".join(f"  - {problem}" for problem in unique))
+    if not (root / DEMO_PACKAGE / "images.py").is_file():
+        plan.notes.append(f"no demo workflow: {DEMO_PACKAGE}/images.py is not there")
+    if not names.namespaced:
+        plan.notes.append(
+            "cluster-scoped: the connector names and caches objects per execution namespace, so each GetTask "
+            "of this plugin reads the object with one GET (see docs/writing-a-plugin.md)"
+        )
+    return plan
