@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     print(describe(plan, arguments.dry_run))
     if not arguments.dry_run:
         print(
-            f"\nNext: generate the protos and run the new tests, e.g.\n"
-            f"  ./pants test {names.proto_dir}:: sdk/src/flytekitplugins/k8s_operator/{names.name}_test.py "
+            f"\nNext: run the new tests (Pants generates the protos), e.g.\n"
+            f"  ./pants test sdk/src/flytekitplugins/k8s_operator/{names.name}_test.py "
             f"backend/src/k8s_operator_connector/plugins/{names.name}_test.py operator_bundle/config:tests\n"
             f"then fill in build_spec, read_phase and read_details (docs/writing-a-plugin.md)."
         )

@@ -1,0 +1,224 @@
+"""build-support:new-plugin end to end, in a copy of the repository: a plugin for the Kubernetes
+JobSet (a CRD this repository has never seen), its files and edits, refusals that change
+nothing, and the generated unit tests run with pytest against the copy's sources.
+
+Outside Pants the copy holds the files git lists (tracked and untracked, not ignored); under
+Pants it holds the sandbox, i.e. this target's dependencies (see BUILD). The generated proto is
+compiled with protoc: $PROTOC, else the zip $FLYTE_OPERATOR_KIT_PROTOC_ZIP, else the zip the
+bootstrap prepared in .pants-bootstrap/; without any, the pytest part is skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from new_plugin.main import main as new_plugin
+
+REPO = Path(__file__).resolve().parents[2]
+JOBSET = ["--name", "job_set", "--group", "jobset.x-k8s.io", "--version", "v1alpha2", "--kind", "JobSet"]
+PROTOC_ZIP_ENV = "FLYTE_OPERATOR_KIT_PROTOC_ZIP"
+NEW_FILES = [
+    "common/proto/job_set/v1/job_set.proto",
+    "common/proto/job_set/v1/BUILD",
+    "sdk/src/flytekitplugins/k8s_operator/job_set.py",
+    "sdk/src/flytekitplugins/k8s_operator/job_set_test.py",
+    "backend/src/k8s_operator_connector/plugins/job_set.py",
+    "backend/src/k8s_operator_connector/plugins/job_set_test.py",
+]
+FLYTE_CONFIGS = [
+    "operator_bundle/config/flyte/propeller-connector.yaml",
+    "operator_bundle/config/flyte/helm-values.yaml",
+    "operator_bundle/config/flyte/sandbox/configmap.yaml",
+    "operator_bundle/config/flyte/binary/configmap.yaml",
+]
+
+
+def repository_files() -> list[str]:
+    if (REPO / ".git").exists():
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        return [path for path in listed.split("\0") if path and (REPO / path).is_file()]
+    # A Pants sandbox: everything in it is a dependency of this test.
+    return [str(path.relative_to(REPO)) for path in REPO.rglob("*") if path.is_file()]
+
+
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("repo")
+    for path in repository_files():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / path, target)
+    (root / "pants.toml").touch()  # the generator finds the root by it (absent from a sandbox)
+    return root
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in root.rglob("*")
+        if path.is_file()
+    }
+
+
+def run_generator(root: Path, *arguments: str) -> int:
+    return new_plugin([*arguments, "--root", str(root)])
+
+
+@pytest.fixture(scope="module")
+def generated(copy: Path) -> Path:
+    before = snapshot(copy)
+    assert run_generator(copy, *JOBSET, "--dry-run") == 0
+    assert snapshot(copy) == before, "--dry-run wrote something"
+    assert run_generator(copy, *JOBSET) == 0
+    return copy
+
+
+def test_dry_run_lists_every_file_and_writes_nothing(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(copy)
+    assert run_generator(copy, "--name", "ray_job", "--group", "ray.io", "--version", "v1", "--kind", "RayJob",
+                         "--dry-run") == 0  # fmt: skip
+    listed = capsys.readouterr().out
+    assert snapshot(copy) == before
+    assert "would create  backend/src/k8s_operator_connector/plugins/ray_job.py" in listed
+    assert "would edit  operator_bundle/config/rbac/connector_role.yaml" in listed
+
+
+def test_the_new_files_are_there(generated: Path) -> None:
+    for path in NEW_FILES:
+        assert (generated / path).is_file(), path
+    plugin = (generated / "backend/src/k8s_operator_connector/plugins/job_set.py").read_text()
+    assert 'ResourceType("jobset.x-k8s.io", "v1alpha2", "jobsets", "JobSet", namespaced=True)' in plugin
+    for function in ("def build_spec(", "def read_phase(", "def read_details("):
+        assert function in plugin
+    assert "package job_set.v1;" in (generated / NEW_FILES[0]).read_text()
+    if (generated / "demo/src/flyte_operator_demo/images.py").is_file():
+        assert (generated / "demo/src/flyte_operator_demo/job_set_workflow.py").is_file()
+
+
+def test_the_shared_files_are_extended(generated: Path) -> None:
+    assert '"common/proto/job_set/v1",' in (generated / "BUILD").read_text()
+    settings = (generated / "backend/src/k8s_operator_connector/settings.py").read_text()
+    assert '    "custom_resource",\n    "job_set",\n' in settings
+    registry = (generated / "backend/src/k8s_operator_connector/plugins/__init__.py").read_text()
+    assert "from k8s_operator_connector.plugins.job_set import JobSetPlugin\n" in registry
+    assert "        JobSetPlugin(),\n" in registry
+    sdk = (generated / "sdk/src/flytekitplugins/k8s_operator/__init__.py").read_text()
+    assert "from flytekitplugins.k8s_operator.job_set import JobSet, JobSetTask\n" in sdk
+    assert '    "JobSet",\n    "JobSetTask",\n' in sdk
+    connector = yaml.safe_load((generated / "operator_bundle/config/connector/connector.yaml").read_text())
+    assert connector["taskTypes"] == ["parallel_job", "custom_resource", "job_set"]
+    role = yaml.safe_load((generated / "operator_bundle/config/rbac/connector_role.yaml").read_text())
+    assert {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"],
+            "verbs": ["create", "get", "list", "watch", "delete"]} in role["rules"]  # fmt: skip
+    configs = [yaml.safe_load((generated / path).read_text()) for path in FLYTE_CONFIGS]
+    inline = [
+        configs[0],
+        configs[1]["configuration"]["inline"],
+        *(yaml.safe_load(c["data"]["200-k8s-operator-connector.yaml"]) for c in configs[2:]),
+    ]
+    assert all(config == inline[0] for config in inline), "the four Flyte configurations differ"
+    assert inline[0]["tasks"]["task-plugins"]["default-for-task-types"]["job_set"] == "connector-service"
+    assert inline[0]["plugins"]["connector-service"]["supportedTaskTypes"][-1] == "job_set"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        JOBSET,  # a second run
+        [
+            "--name",
+            "parallel_job",
+            "--group",
+            "workloads.example.com",
+            "--version",
+            "v1alpha1",
+            "--kind",
+            "ParallelJob",
+        ],
+        ["--name", "custom_resource", "--group", "a.example.com", "--version", "v1", "--kind", "Thing"],
+    ],
+)
+def test_clashing_names_are_refused_and_change_nothing(
+    generated: Path, arguments: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(generated)
+    assert run_generator(generated, *arguments) == 1
+    assert snapshot(generated) == before
+    assert f"refusing to generate {arguments[1]!r}, nothing was written" in capsys.readouterr().err
+
+
+def test_a_broken_marker_refuses_before_writing(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    role = copy / "operator_bundle/config/rbac/connector_role.yaml"
+    original = role.read_text()
+    role.write_text(original.replace("# new-plugin: plugin resources", "# (marker removed)"))
+    try:
+        before = snapshot(copy)
+        assert run_generator(copy, "--name", "spark_app", "--group", "sparkoperator.k8s.io", "--version", "v1beta2",
+                             "--kind", "SparkApplication") == 1  # fmt: skip
+        assert snapshot(copy) == before
+        assert "connector_role.yaml: the marker comment `# new-plugin: plugin resources` is missing" in (
+            capsys.readouterr().err
+        )
+    finally:
+        role.write_text(original)
+
+
+def test_invalid_names_are_refused(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_generator(copy, "--name", "JobSet", "--group", "a.io", "--version", "v1", "--kind", "JobSet") == 2
+    assert "--name 'JobSet': must be snake_case" in capsys.readouterr().err
+
+
+def find_protoc(scratch: Path) -> Path | None:
+    if os.environ.get("PROTOC"):
+        return Path(os.environ["PROTOC"])
+    for archive in (os.environ.get(PROTOC_ZIP_ENV), REPO / ".pants-bootstrap" / "protoc-25.9.zip"):
+        if archive and Path(archive).is_file():
+            with zipfile.ZipFile(archive) as opened:
+                opened.extractall(scratch)
+            protoc = scratch / "bin" / "protoc"
+            protoc.chmod(protoc.stat().st_mode | stat.S_IXUSR)
+            return protoc
+    return None
+
+
+def test_the_generated_unit_tests_pass(generated: Path, tmp_path: Path) -> None:
+    protoc = find_protoc(tmp_path / "protoc")
+    if protoc is None:
+        pytest.skip(f"no protoc to compile the generated proto: set PROTOC or {PROTOC_ZIP_ENV} (the bootstrap's zip)")
+    out = tmp_path / "gen"
+    out.mkdir()
+    protos = ["flyte_k8s_operator/v1/parallel_job.proto", "flyte_k8s_operator/v1/custom_resource.proto",
+              "job_set/v1/job_set.proto"]  # fmt: skip
+    present = [proto for proto in protos if (generated / "common/proto" / proto).is_file()]
+    subprocess.run([str(protoc), f"-I{generated / 'common/proto'}", f"--python_out={out}", *present], check=True)
+    roots = [generated / "sdk/src", generated / "backend/src", out]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([*map(str, roots), *sys.path])}
+    tests = [
+        "sdk/src/flytekitplugins/k8s_operator/job_set_test.py",
+        "backend/src/k8s_operator_connector/plugins/job_set_test.py",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=generated,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
