@@ -9,10 +9,11 @@ import sys
 import tarfile
 from pathlib import Path
 
-from flyte_k8s_operator.v1.custom_resource_pb2 import CustomResourceTask
-from flyte_k8s_operator.v1.parallel_job_pb2 import ParallelJob
 from flyteidl.admin.task_pb2 import TaskSpec
 from google.protobuf import json_format
+
+from flyte_k8s_operator.v1.custom_resource_pb2 import CustomResourceTask
+from flyte_k8s_operator.v1.parallel_job_pb2 import ParallelJob
 
 IMAGE = "registry.example.com/flyte-operator-demo:test"
 

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import kubernetes.config  # type: ignore[import-untyped]
-from kube_emulator import wait_until
 
 from flyte_operator_demo import workflows
 from flyte_operator_demo.cluster_observer import ClusterObserver, ObservedObject
@@ -35,6 +34,7 @@ from flyte_operator_demo.paths import find_crd
 from flyte_operator_demo.pyflyte_process import PyflyteOutcome, run_pyflyte
 from flyte_operator_demo.summary import print_summary
 from flyte_operator_demo.worker_environment import prepare_worker_environment
+from kube_emulator import wait_until
 
 CONNECTOR_CONFIG_ENV = "K8S_OPERATOR_CONNECTOR_CONFIG"
 WORKFLOWS = ("main", "failing")

@@ -15,6 +15,7 @@ from flyte_operator_demo.connector_progress import print_progress_of
 
 def main() -> None:
     from flytekit.clis.sdk_in_container.pyflyte import main as pyflyte
+
     from k8s_operator_connector.connectors import CONNECTORS
 
     print_progress_of(CONNECTORS)

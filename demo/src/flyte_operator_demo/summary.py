@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from flyteidl.core.errors_pb2 import ErrorDocument
-from flytekitplugins.k8s_operator.constants import EXCHANGE_PREFIX_ENV, WORKER_OUTPUT_SUBDIR
 
 from flyte_operator_demo.cluster_observer import ClusterObserver, ObservedObject
+from flytekitplugins.k8s_operator.constants import EXCHANGE_PREFIX_ENV, WORKER_OUTPUT_SUBDIR
 
 LOG_TAIL_LINES = 6
 Print = Callable[[str], None]

@@ -19,9 +19,9 @@ import time
 from datetime import timedelta
 
 from flytekit import kwtypes, task, workflow
-from flytekitplugins.k8s_operator import CustomResourceTask, ParallelJob, current_worker, gather, share
 
 from flyte_operator_demo.images import demo_image
+from flytekitplugins.k8s_operator import CustomResourceTask, ParallelJob, current_worker, gather, share
 
 IMAGE = demo_image()
 WORKERS = 3
