@@ -78,12 +78,12 @@ def _registered_task_types(settings_text: str) -> list[str]:
 def _new_files(names: PluginNames, root: Path) -> dict[str, tuple[str, str]]:
     """Path -> (content, summary) of every file the plugin adds."""
     n = names
+    # ruff's isort sections: the generated proto package is third-party (not in known-first-party).
     backend_imports = sorted_from_imports(
-        [
-            f"from {n.name}.v1.{n.name}_pb2 import {n.camel}",
-            f"from flytekitplugins.k8s_operator.{n.name} import {n.upper}_TASK_TYPE, {n.upper}_TASK_TYPE_VERSION",
-            "from google.protobuf import json_format",
-        ]
+        [f"from {n.name}.v1.{n.name}_pb2 import {n.camel}", "from google.protobuf import json_format"]
+    )
+    backend_first_party = (
+        f"from flytekitplugins.k8s_operator.{n.name} import {n.upper}_TASK_TYPE, {n.upper}_TASK_TYPE_VERSION"
     )
     sdk_imports = sorted_from_imports(
         [
@@ -91,35 +91,41 @@ def _new_files(names: PluginNames, root: Path) -> dict[str, tuple[str, str]]:
             "from flytekit.core.python_function_task import PythonFunctionTask",
             "from flytekit.extend import TaskPlugins",
             "from flytekit.extend.backend.base_connector import AsyncConnectorExecutorMixin",
-            "from flytekitplugins.k8s_operator.constants import LOCAL_MODE_FUNCTION",
-            "from flytekitplugins.k8s_operator.task import _is_local_execution, _run_with_connector, local_mode",
             "from google.protobuf import json_format",
             f"from {n.name}.v1 import {n.name}_pb2",
         ]
+    )
+    sdk_first_party = (
+        "from flytekitplugins.k8s_operator.constants import LOCAL_MODE_FUNCTION\n"
+        "from flytekitplugins.k8s_operator.task import _is_local_execution, _run_with_connector, local_mode"
     )
     sdk_test_imports = sorted_from_imports(
         [
             "from flytekit import task",
             "from flytekit.tools.translator import get_serializable",
-            f"from flytekitplugins.k8s_operator import {n.camel}, {n.camel}Task",
-            "from flytekitplugins.k8s_operator.constants import LOCAL_MODE_ENV, LOCAL_MODE_FUNCTION",
             "from google.protobuf import json_format",
             f"from {n.name}.v1 import {n.name}_pb2",
         ]
+    )
+    sdk_test_first_party = (
+        f"from flytekitplugins.k8s_operator import {n.camel}, {n.camel}Task\n"
+        "from flytekitplugins.k8s_operator.constants import LOCAL_MODE_ENV, LOCAL_MODE_FUNCTION"
     )
     files = {
         f"{n.proto_dir}/{n.name}.proto": (render("proto.tmpl", n), f"message {n.proto_package}.{n.camel}"),
         f"{n.proto_dir}/BUILD": (render("proto_BUILD.tmpl", n), "protobuf_sources()"),
         f"{SDK_DIR}/{n.name}.py": (
-            render("sdk_module.tmpl", n, third_party_imports=sdk_imports),
+            render("sdk_module.tmpl", n, third_party_imports=sdk_imports, first_party_imports=sdk_first_party),
             f"config {n.camel}, task {n.camel}Task (task type {n.name!r}, version 1)",
         ),
         f"{SDK_DIR}/{n.name}_test.py": (
-            render("sdk_test.tmpl", n, third_party_imports=sdk_test_imports),
+            render("sdk_test.tmpl", n, third_party_imports=sdk_test_imports, first_party_imports=sdk_test_first_party),
             "SDK tests: template, proto, validation, function mode",
         ),
         f"{PLUGINS_DIR}/{n.name}.py": (
-            render("backend_plugin.tmpl", n, third_party_imports=backend_imports),
+            render(
+                "backend_plugin.tmpl", n, third_party_imports=backend_imports, first_party_imports=backend_first_party
+            ),
             f"{n.camel}Plugin: build_spec, read_phase, read_details for {n.plural}.{n.group}",
         ),
         f"{PLUGINS_DIR}/{n.name}_test.py": (render("backend_test.tmpl", n), "one test per function, and registration"),

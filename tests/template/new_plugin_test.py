@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from new_plugin.main import main as new_plugin
 
 REPO = Path(__file__).resolve().parents[2]
