@@ -245,7 +245,11 @@ def test_connector_restart_mid_flight_serves_the_old_tasks(served: Served):
     assert served.client.poll_until_terminal(tasks["Running"][0]).phase == TaskExecution.SUCCEEDED
     for run, name in tasks.values():
         served.client.abort(run)
-        wait_until(lambda name=name: served.api.get(PARALLEL_JOBS, name, NAMESPACE) is None, timeout=30)
+
+        def gone(name: str = name) -> bool:
+            return served.api.get(PARALLEL_JOBS, name, NAMESPACE) is None
+
+        wait_until(gone, timeout=30)
 
 
 def test_object_deleted_behind_the_connectors_back(served: Served):

@@ -134,5 +134,5 @@ def test_resource_meta_decode_accepts_or_names_the_problem(data: bytes):
 @BOUNDED
 @given(st.fixed_dictionaries({name: st.text(min_size=1, max_size=30) for name in META_FIELDS}))
 def test_resource_meta_round_trips(values: dict[str, str]):
-    meta = OperatorResourceMeta(**values)
+    meta = OperatorResourceMeta(**values)  # type: ignore[arg-type]  # only the str fields
     assert OperatorResourceMeta.decode(meta.encode()) == meta

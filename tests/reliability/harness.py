@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import grpc
 import yaml
@@ -226,7 +226,7 @@ class PropellerClient:
     """Create twice, poll until terminal, delete twice: what propeller's connector plugin does."""
 
     def __init__(self, address: str, credentials: grpc.ChannelCredentials | None = None, server_name: str = "") -> None:
-        options = [("grpc.max_receive_message_length", 16 * 1024 * 1024)]
+        options: list[tuple[str, int | str]] = [("grpc.max_receive_message_length", 16 * 1024 * 1024)]
         if server_name:
             options.append(("grpc.ssl_target_name_override", server_name))
         if credentials is not None:
@@ -411,7 +411,10 @@ class RecordingRule(FaultRule):
         return False
 
 
-def add_rule(api: KubeEmulator, rule: FaultRule) -> FaultRule:
+AnyRule = TypeVar("AnyRule", bound=FaultRule)
+
+
+def add_rule(api: KubeEmulator, rule: AnyRule) -> AnyRule:
     """Install a rule object the emulator's ``faults.add`` cannot build (same list, same lock)."""
     faults = api.faults
     with faults._lock:  # : the emulator has no public hook for custom rules
@@ -424,7 +427,7 @@ def random_faults(
 ) -> list[RandomFaultRule]:
     """Each API call fails with ``probability`` (split over ``statuses``)."""
     statuses = list(statuses)
-    rules = []
+    rules: list[RandomFaultRule] = []
     for index, status in enumerate(statuses):
         rule = RandomFaultRule(
             None,

@@ -1,17 +1,17 @@
 from parallel_job_operator.observations import observe_job, observe_pod
-from parallel_job_operator.testing_objects import UID, condition, job, pod
+from parallel_job_operator.testing_objects import UID, condition, job, observed_job, observed_pod, pod
 
 
 def test_running_job():
-    observed = observe_job(job(1, active=1, failed=2))
+    observed = observed_job(job(1, active=1, failed=2))
     assert (observed.name, observed.index, observed.owner_uid) == ("pj-w1", 1, UID)
     assert (observed.active, observed.failed, observed.outcome) == (1, 2, "")
 
 
 def test_complete_and_failed_jobs():
-    assert observe_job(job(0, conditions=[condition("Complete")])).outcome == "Succeeded"
-    assert observe_job(job(0, conditions=[condition("SuccessCriteriaMet")])).outcome == "Succeeded"
-    failed = observe_job(
+    assert observed_job(job(0, conditions=[condition("Complete")])).outcome == "Succeeded"
+    assert observed_job(job(0, conditions=[condition("SuccessCriteriaMet")])).outcome == "Succeeded"
+    failed = observed_job(
         job(0, conditions=[condition("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")])
     )
     assert (failed.outcome, failed.reason, failed.message) == (
@@ -19,12 +19,12 @@ def test_complete_and_failed_jobs():
         "BackoffLimitExceeded",
         "Job has reached the specified backoff limit",
     )
-    assert observe_job(job(0, conditions=[condition("FailureTarget", "DeadlineExceeded")])).reason == "DeadlineExceeded"
+    assert observed_job(job(0, conditions=[condition("FailureTarget", "DeadlineExceeded")])).reason == "DeadlineExceeded"
 
 
 def test_false_conditions_do_not_count():
     body = job(0, conditions=[{"type": "Complete", "status": "False"}])
-    assert observe_job(body).outcome == ""
+    assert observed_job(body).outcome == ""
 
 
 def test_objects_without_a_valid_index_are_ignored():
@@ -38,7 +38,7 @@ def test_objects_without_a_valid_index_are_ignored():
 
 
 def test_pod():
-    observed = observe_pod(pod(2, phase="Pending", restarts=3, waiting="ImagePullBackOff"))
+    observed = observed_pod(pod(2, phase="Pending", restarts=3, waiting="ImagePullBackOff"))
     assert (observed.name, observed.index, observed.job_name) == ("pj-w2-abcde", 2, "pj-w2")
     assert (observed.phase, observed.restarts, observed.waiting_reason) == ("Pending", 3, "ImagePullBackOff")
 
@@ -48,5 +48,5 @@ def test_pod_with_legacy_job_name_label_and_no_status():
     labels = body["metadata"]["labels"]
     labels["job-name"] = labels.pop("batch.kubernetes.io/job-name")
     del body["status"]
-    observed = observe_pod(body)
+    observed = observed_pod(body)
     assert (observed.job_name, observed.phase, observed.restarts) == ("pj-w0", "Pending", 0)

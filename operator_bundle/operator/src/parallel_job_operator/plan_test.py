@@ -1,14 +1,13 @@
 from datetime import UTC, datetime, timedelta
 
-from parallel_job_operator.observations import observe_job, observe_pod
 from parallel_job_operator.plan import fail_plan, plan_reconciliation, status_differs
-from parallel_job_operator.testing_objects import condition, job, parallel_job, pod
+from parallel_job_operator.testing_objects import condition, job, observed_job, observed_pod, parallel_job, pod
 
 NOW = datetime(2024, 1, 1, 0, 10, tzinfo=UTC)
 
 
 def _plan(body, jobs=(), pods=(), now=NOW):
-    return plan_reconciliation(body, [observe_job(j) for j in jobs], [observe_pod(p) for p in pods], now)
+    return plan_reconciliation(body, [observed_job(j) for j in jobs], [observed_pod(p) for p in pods], now)
 
 
 def test_new_parallel_job_creates_every_worker():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from parallel_job_operator.constants import API_VERSION, KIND, PARALLEL_JOB_LABEL, WORKER_INDEX_LABEL
+from parallel_job_operator.observations import JobObservation, PodObservation, observe_job, observe_pod
 
 UID = "0f0f0f0f-1111-2222-3333-444444444444"
 
@@ -82,3 +83,17 @@ def pod(
         },
         "status": {"phase": phase, "containerStatuses": [{"name": "worker", "restartCount": restarts, "state": state}]},
     }
+
+
+def observed_job(body: dict[str, Any]) -> JobObservation:
+    """observe_job for bodies the test knows to be valid worker Jobs."""
+    observation = observe_job(body)
+    assert observation is not None, body
+    return observation
+
+
+def observed_pod(body: dict[str, Any]) -> PodObservation:
+    """observe_pod for bodies the test knows to be valid worker pods."""
+    observation = observe_pod(body)
+    assert observation is not None, body
+    return observation

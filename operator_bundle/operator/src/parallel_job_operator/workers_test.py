@@ -1,11 +1,10 @@
-from parallel_job_operator.observations import observe_job, observe_pod
-from parallel_job_operator.testing_objects import condition, job, pod
+from parallel_job_operator.testing_objects import condition, job, observed_job, observed_pod, pod
 from parallel_job_operator.workers import worker_state
 
 
 def _state(job_body, *pod_bodies):
-    observed = observe_job(job_body) if job_body else None
-    return worker_state(0, "pj-w0", observed, [observe_pod(p) for p in pod_bodies])
+    observed = observed_job(job_body) if job_body else None
+    return worker_state(0, "pj-w0", observed, [observed_pod(p) for p in pod_bodies])
 
 
 def test_missing_job_is_pending():
