@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from k8s_operator_connector.plugins import available_plugins
 from k8s_operator_connector.settings import ALL_TASK_TYPES, ConnectorSettings, parse_settings
 

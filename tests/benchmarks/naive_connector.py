@@ -17,11 +17,12 @@ from typing import Any
 from flytekit.extend.backend.base_connector import AsyncConnectorBase, ConnectorRegistry, Resource, ResourceMeta
 from flytekit.models.literals import LiteralMap
 from flytekit.models.task import TaskExecutionMetadata, TaskTemplate
+from kubernetes import client, config
+
 from k8s_operator_connector.plugin import TaskRequest
 from k8s_operator_connector.plugins.parallel_job import PARALLEL_JOB, ParallelJobPlugin
 from k8s_operator_connector.settings import ConnectorSettings
 from k8s_operator_connector.task_context import MANAGED_BY_LABEL, task_context
-from kubernetes import client, config
 
 NAIVE_TASK_TYPE = "naive_parallel_job"
 NAIVE_TASK_TYPE_VERSION = 1

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 from flytekit.extend.backend.base_connector import Resource
+
 from k8s_operator_connector.conftest import make_metadata, make_template
 from k8s_operator_connector.connector import OperatorConnector
 from k8s_operator_connector.plugins.custom_resource import CustomResourcePlugin

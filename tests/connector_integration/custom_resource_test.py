@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from connector_integration.conftest import NAMESPACE, Harness
 from flyteidl.core.execution_pb2 import TaskExecution
 from flytekit.models.literals import LiteralMap
+
+from connector_integration.conftest import NAMESPACE, Harness
 from k8s_operator_connector.conftest import int_literal, make_template
 from kube_emulator import wait_until
 

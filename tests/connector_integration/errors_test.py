@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from connector_integration.conftest import NAMESPACE, PARALLEL_JOBS, Harness
 from flyteidl.core.execution_pb2 import TaskExecution
+
+from connector_integration.conftest import NAMESPACE, PARALLEL_JOBS, Harness
 from k8s_operator_connector.conftest import make_template
 from k8s_operator_connector.kube_api import KubeApiError
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from connector_integration.conftest import Harness
 from flyteidl.core.execution_pb2 import TaskExecution
+
+from connector_integration.conftest import Harness
 from k8s_operator_connector.conftest import make_metadata
 from kube_emulator import wait_until
 

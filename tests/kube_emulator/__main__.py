@@ -17,16 +17,24 @@ from kube_emulator.emulator import KubeEmulator
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m kube_emulator", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m kube_emulator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--crd", action="append", default=[], help="a CRD YAML file (repeatable)")
-    parser.add_argument("--namespace", action="append", default=[],
-                        help="a namespace to create at start (repeatable; default, kube-system, kube-public always)")
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        help="a namespace to create at start (repeatable; default, kube-system, kube-public always)",
+    )
     parser.add_argument("--kubeconfig", type=Path, help="where to write a kubeconfig (default: a temp file)")
-    parser.add_argument("--strict-namespaces", action="store_true",
-                        help="reject creates in namespaces that do not exist, like a real cluster")
+    parser.add_argument(
+        "--strict-namespaces",
+        action="store_true",
+        help="reject creates in namespaces that do not exist, like a real cluster",
+    )
     return parser.parse_args(argv)
 
 

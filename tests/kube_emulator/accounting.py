@@ -32,15 +32,14 @@ class RequestLog:
             self._counts[(record.verb, record.resource, record.status)] += 1
             self._recent.append(record)
 
-    def count(
-        self, verb: str | None = None, resource: str | None = None, status: int | None = None
-    ) -> int:
+    def count(self, verb: str | None = None, resource: str | None = None, status: int | None = None) -> int:
         """Requests matching every given filter (a filter left None matches anything)."""
         with self._lock:
             return sum(
                 n
                 for (v, r, s), n in self._counts.items()
-                if (verb is None or v == verb) and (resource is None or r == resource)
+                if (verb is None or v == verb)
+                and (resource is None or r == resource)
                 and (status is None or s == status)
             )
 

@@ -123,8 +123,12 @@ class ApiServer:
         if not metadata.get("name"):
             prefix = metadata.get("generateName")
             if not prefix:
-                raise errors.invalid(rt.group_resource, rt.kind, "", [
-                    ("metadata.name", "Required value: name or generateName is required")])
+                raise errors.invalid(
+                    rt.group_resource,
+                    rt.kind,
+                    "",
+                    [("metadata.name", "Required value: name or generateName is required")],
+                )
             metadata["name"] = self._generated_name(rt, scope, prefix)
         name = metadata["name"]
         problems = name_problems(rt.kind, name) + metadata_problems(rt.kind, metadata)
@@ -172,9 +176,7 @@ class ApiServer:
 
     # ----------------------------------------------------------------- update and patch
 
-    def update(
-        self, rt: ResourceType, namespace: str, name: str, body: Any, subresource: str | None
-    ) -> dict[str, Any]:
+    def update(self, rt: ResourceType, namespace: str, name: str, body: Any, subresource: str | None) -> dict[str, Any]:
         current = self._existing(rt, namespace, name)
         new = self._checked_body(rt, body)
         new_metadata = new.setdefault("metadata", {})
@@ -245,8 +247,12 @@ class ApiServer:
             if old_metadata.get("deletionTimestamp"):
                 added = set(metadata.get("finalizers") or []) - set(old_metadata.get("finalizers") or [])
                 if added:
-                    problems.append(("metadata.finalizers",
-                                     "Forbidden: no new finalizers can be added if the object is being deleted"))
+                    problems.append(
+                        (
+                            "metadata.finalizers",
+                            "Forbidden: no new finalizers can be added if the object is being deleted",
+                        )
+                    )
             if problems:
                 raise errors.invalid(rt.group_resource, rt.kind, name, problems)
             if rt.key == CRD_KEY:
@@ -273,14 +279,20 @@ class ApiServer:
         preconditions = options.get("preconditions") or {}
         metadata = current["metadata"]
         if preconditions.get("uid") and preconditions["uid"] != metadata["uid"]:
-            raise errors.conflict(rt.group_resource, name,
-                                  f'Precondition failed: UID in precondition: {preconditions["uid"]}, '
-                                  f'UID in object meta: {metadata["uid"]}')
+            raise errors.conflict(
+                rt.group_resource,
+                name,
+                f'Precondition failed: UID in precondition: {preconditions["uid"]}, '
+                f'UID in object meta: {metadata["uid"]}',
+            )
         if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != metadata["resourceVersion"]:
-            raise errors.conflict(rt.group_resource, name,
-                                  f'Precondition failed: ResourceVersion in precondition: '
-                                  f'{preconditions["resourceVersion"]}, ResourceVersion in object meta: '
-                                  f'{metadata["resourceVersion"]}')
+            raise errors.conflict(
+                rt.group_resource,
+                name,
+                f'Precondition failed: ResourceVersion in precondition: '
+                f'{preconditions["resourceVersion"]}, ResourceVersion in object meta: '
+                f'{metadata["resourceVersion"]}',
+            )
         policy = self._propagation_policy(rt, options)
         result = self._delete_object(rt.key, current, policy)
         is_gone = self.store.get(rt.key, metadata.get("namespace", ""), name) is None
@@ -289,7 +301,11 @@ class ApiServer:
         return self._as_version(rt, result), False
 
     def delete_collection(
-        self, rt: ResourceType, namespace: str | None, labels: LabelSelector, fields: FieldSelector,
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        labels: LabelSelector,
+        fields: FieldSelector,
         options: dict[str, Any],
     ) -> dict[str, Any]:
         listing = self.list_objects(rt, namespace, labels, fields)
@@ -396,7 +412,8 @@ class ApiServer:
             if dependent is None or dependent["metadata"].get("deletionTimestamp"):
                 continue
             owners_alive = [
-                o for o in dependent["metadata"].get("ownerReferences") or []
+                o
+                for o in dependent["metadata"].get("ownerReferences") or []
                 if o.get("uid") != owner_uid and o.get("uid") in self.store.by_uid
             ]
             if not owners_alive:

@@ -57,7 +57,8 @@ def main() -> None:
 
         def consume(index: int) -> None:
             response = core.list_namespaced_config_map(
-                "default", watch=True, resource_version=rv, _preload_content=False, timeout_seconds=600)
+                "default", watch=True, resource_version=rv, _preload_content=False, timeout_seconds=600
+            )
             buffer = b""
             for chunk in response.stream(65536):
                 buffer += chunk
@@ -77,8 +78,10 @@ def main() -> None:
             api.patch("configmaps", f"cm-{i}", {"data": {"k": "v"}})
         done.wait()
         elapsed = time.perf_counter() - started
-        print(f"watch fan-out: {arguments.events} changes x {arguments.watchers} watchers = "
-              f"{_rate(arguments.events * arguments.watchers, elapsed)} events delivered")
+        print(
+            f"watch fan-out: {arguments.events} changes x {arguments.watchers} watchers = "
+            f"{_rate(arguments.events * arguments.watchers, elapsed)} events delivered"
+        )
 
 
 if __name__ == "__main__":

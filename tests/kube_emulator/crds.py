@@ -19,15 +19,27 @@ def resource_types_from_crd(crd: dict[str, Any]) -> list[ResourceType]:
     group, plural, kind = spec.get("group"), names.get("plural"), names.get("kind")
     name = crd.get("metadata", {}).get("name", "")
     if not group or not plural or not kind:
-        raise invalid("customresourcedefinitions.apiextensions.k8s.io", "CustomResourceDefinition", name,
-                      [("spec", "Required value: group, names.plural and names.kind")])
+        raise invalid(
+            "customresourcedefinitions.apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            name,
+            [("spec", "Required value: group, names.plural and names.kind")],
+        )
     if name != f"{plural}.{group}":
-        raise invalid("customresourcedefinitions.apiextensions.k8s.io", "CustomResourceDefinition", name,
-                      [("metadata.name", f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group')])
+        raise invalid(
+            "customresourcedefinitions.apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            name,
+            [("metadata.name", f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group')],
+        )
     versions = [v for v in spec.get("versions") or [] if v.get("served", True)]
     if not versions:
-        raise invalid("customresourcedefinitions.apiextensions.k8s.io", "CustomResourceDefinition", name,
-                      [("spec.versions", "Required value: at least one served version")])
+        raise invalid(
+            "customresourcedefinitions.apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            name,
+            [("spec.versions", "Required value: at least one served version")],
+        )
     return [
         ResourceType(
             group=group,
@@ -38,9 +50,7 @@ def resource_types_from_crd(crd: dict[str, Any]) -> list[ResourceType]:
             singular=names.get("singular") or kind.lower(),
             short_names=tuple(names.get("shortNames") or ()),
             categories=tuple(names.get("categories") or ()),
-            subresources=frozenset(
-                sub for sub in ("status", "scale") if sub in (version.get("subresources") or {})
-            ),
+            subresources=frozenset(sub for sub in ("status", "scale") if sub in (version.get("subresources") or {})),
         )
         for version in versions
     ]

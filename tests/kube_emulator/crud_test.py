@@ -14,7 +14,8 @@ def _status(error: ApiException) -> dict:
 
 def test_create_returns_201_with_server_fields(custom):
     created, code, _ = custom.create_namespaced_custom_object_with_http_info(
-        GROUP, VERSION, "default", PLURAL, parallel_job("a"))
+        GROUP, VERSION, "default", PLURAL, parallel_job("a")
+    )
     assert code == 201
     metadata = created["metadata"]
     assert metadata["namespace"] == "default"
@@ -84,7 +85,10 @@ def test_field_selectors_and_all_namespaces(core):
     core.create_namespaced_config_map("kube-system", {"metadata": {"name": "b"}})
     everywhere = core.list_config_map_for_all_namespaces()
     assert [(c.metadata.namespace, c.metadata.name) for c in everywhere.items] == [
-        ("default", "a"), ("kube-system", "a"), ("kube-system", "b")]
+        ("default", "a"),
+        ("kube-system", "a"),
+        ("kube-system", "b"),
+    ]
     by_name = core.list_config_map_for_all_namespaces(field_selector="metadata.name=a")
     assert len(by_name.items) == 2
     by_namespace = core.list_config_map_for_all_namespaces(field_selector="metadata.namespace!=default")
@@ -123,22 +127,37 @@ def test_put_with_stale_resource_version_is_409_conflict(core):
 def test_merge_and_json_patch(custom):
     custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, parallel_job("a", workers=1))
     patched = custom.patch_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, "a", {"spec": {"workers": 3, "extra": "x"}})
+        GROUP, VERSION, "default", PLURAL, "a", {"spec": {"workers": 3, "extra": "x"}}
+    )
     assert patched["spec"] == {"workers": 3, "extra": "x"}
     assert patched["metadata"]["generation"] == 2
     patched = custom.patch_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, "a", [{"op": "remove", "path": "/spec/extra"}],
-        _content_type="application/json-patch+json")
+        GROUP,
+        VERSION,
+        "default",
+        PLURAL,
+        "a",
+        [{"op": "remove", "path": "/spec/extra"}],
+        _content_type="application/json-patch+json",
+    )
     assert patched["spec"] == {"workers": 3}
 
 
 def test_json_patch_failing_test_op_is_422_and_changes_nothing(custom):
     created = custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, parallel_job("a"))
     with pytest.raises(ApiException) as raised:
-        custom.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a", [
-            {"op": "test", "path": "/metadata/resourceVersion", "value": "1"},
-            {"op": "replace", "path": "/spec/workers", "value": 9},
-        ], _content_type="application/json-patch+json")
+        custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            "default",
+            PLURAL,
+            "a",
+            [
+                {"op": "test", "path": "/metadata/resourceVersion", "value": "1"},
+                {"op": "replace", "path": "/spec/workers", "value": 9},
+            ],
+            _content_type="application/json-patch+json",
+        )
     assert raised.value.status == 422
     current = custom.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
     assert current == created
@@ -151,13 +170,15 @@ def test_status_subresource_is_split_from_the_main_resource(custom):
     assert "status" not in created  # status is only written through /status
 
     with_status = custom.patch_namespaced_custom_object_status(
-        GROUP, VERSION, "default", PLURAL, "a", {"status": {"phase": "Running"}, "spec": {"workers": 7}})
+        GROUP, VERSION, "default", PLURAL, "a", {"status": {"phase": "Running"}, "spec": {"workers": 7}}
+    )
     assert with_status["status"] == {"phase": "Running"}
     assert with_status["spec"] == {"workers": 1}
     assert with_status["metadata"]["generation"] == 1
 
     main = custom.patch_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, "a", {"status": {"phase": "Hacked"}, "metadata": {"labels": {"l": "v"}}})
+        GROUP, VERSION, "default", PLURAL, "a", {"status": {"phase": "Hacked"}, "metadata": {"labels": {"l": "v"}}}
+    )
     assert main["status"] == {"phase": "Running"}
     assert main["metadata"]["generation"] == 1  # metadata-only change
     assert main["metadata"]["labels"] == {"l": "v"}
@@ -174,14 +195,21 @@ def test_crd_install_and_uninstall_through_the_api(api, client):
 
     extensions = kubernetes.client.ApiextensionsV1Api(client)
     custom = kubernetes.client.CustomObjectsApi(client)
-    extensions.create_custom_resource_definition({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {"group": "example.com", "scope": "Cluster",
-                 "names": {"plural": "widgets", "kind": "Widget", "singular": "widget"},
-                 "versions": [{"name": "v1", "served": True, "storage": True,
-                               "schema": {"openAPIV3Schema": {"type": "object"}}}]},
-    })
+    extensions.create_custom_resource_definition(
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {
+                "group": "example.com",
+                "scope": "Cluster",
+                "names": {"plural": "widgets", "kind": "Widget", "singular": "widget"},
+                "versions": [
+                    {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object"}}}
+                ],
+            },
+        }
+    )
     custom.create_cluster_custom_object("example.com", "v1", "widgets", {"metadata": {"name": "w"}})
     assert custom.get_cluster_custom_object("example.com", "v1", "widgets", "w")["kind"] == "Widget"
     extensions.delete_custom_resource_definition("widgets.example.com")

@@ -17,9 +17,7 @@ def apply_create_defaults(kind: str, api_version: str, obj: dict[str, Any]) -> N
         obj["status"] = {"phase": "Active"}
 
 
-def _require_containers(
-    group_resource: str, kind: str, name: str, pod_spec: dict[str, Any], field: str
-) -> None:
+def _require_containers(group_resource: str, kind: str, name: str, pod_spec: dict[str, Any], field: str) -> None:
     if not pod_spec.get("containers"):
         raise invalid(group_resource, kind, name, [(f"{field}.containers", "Required value")])
 
@@ -39,10 +37,17 @@ def _default_job(job: dict[str, Any]) -> None:
     pod_spec = template.setdefault("spec", {})
     _require_containers("jobs.batch", "Job", name, pod_spec, "spec.template.spec")
     if pod_spec.get("restartPolicy") not in ("Never", "OnFailure"):
-        raise invalid("jobs.batch", "Job", name, [(
-            "spec.template.spec.restartPolicy",
-            f'Unsupported value: "{pod_spec.get("restartPolicy", "Always")}": supported values: "OnFailure", "Never"',
-        )])
+        raise invalid(
+            "jobs.batch",
+            "Job",
+            name,
+            [
+                (
+                    "spec.template.spec.restartPolicy",
+                    f'Unsupported value: "{pod_spec.get("restartPolicy", "Always")}": supported values: "OnFailure", "Never"',
+                )
+            ],
+        )
     spec.setdefault("parallelism", 1)
     spec.setdefault("completions", 1)
     spec.setdefault("backoffLimit", 6)
@@ -64,8 +69,13 @@ def _default_job(job: dict[str, Any]) -> None:
 def crd_status(crd: dict[str, Any]) -> dict[str, Any]:
     names = crd.get("spec", {}).get("names", {})
     conditions = [
-        {"type": condition, "status": "True", "reason": reason, "message": message,
-         "lastTransitionTime": crd["metadata"]["creationTimestamp"]}
+        {
+            "type": condition,
+            "status": "True",
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": crd["metadata"]["creationTimestamp"],
+        }
         for condition, reason, message in (
             ("NamesAccepted", "NoConflicts", "no conflicts found"),
             ("Established", "InitialNamesAccepted", "the initial names have been accepted"),

@@ -5,9 +5,20 @@ from kube_emulator.conftest import GROUP, PLURAL, VERSION, parallel_job
 
 def _owned_by(owner: dict, name: str, kind: str = "ConfigMap") -> dict:
     metadata = owner["metadata"]
-    return {"metadata": {"name": name, "ownerReferences": [{
-        "apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": metadata["name"],
-        "uid": metadata["uid"], "blockOwnerDeletion": True}]}}
+    return {
+        "metadata": {
+            "name": name,
+            "ownerReferences": [
+                {
+                    "apiVersion": owner["apiVersion"],
+                    "kind": owner["kind"],
+                    "name": metadata["name"],
+                    "uid": metadata["uid"],
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        }
+    }
 
 
 def test_finalizers_keep_the_object_until_removed(api, custom):
@@ -27,8 +38,9 @@ def test_no_new_finalizers_while_deleting(custom):
     custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, parallel_job("a", finalizers=["x/y"]))
     custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
     with pytest.raises(ApiException) as raised:
-        custom.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a",
-                                              {"metadata": {"finalizers": ["x/y", "x/z"]}})
+        custom.patch_namespaced_custom_object(
+            GROUP, VERSION, "default", PLURAL, "a", {"metadata": {"finalizers": ["x/y", "x/z"]}}
+        )
     assert raised.value.status == 422
 
 
@@ -58,8 +70,7 @@ def test_dependent_with_another_live_owner_survives(api, core, custom):
 def test_orphan_policy_keeps_dependents_without_the_owner_reference(api, core, custom):
     owner = custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, parallel_job("owner"))
     core.create_namespaced_config_map("default", _owned_by(owner, "child"))
-    custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "owner",
-                                           propagation_policy="Orphan")
+    custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "owner", propagation_policy="Orphan")
     child = api.get("configmaps", "child")
     assert child is not None and "ownerReferences" not in child["metadata"]
 
@@ -69,8 +80,7 @@ def test_foreground_waits_for_dependents_with_finalizers(api, core, custom):
     body = _owned_by(owner, "child")
     body["metadata"]["finalizers"] = ["example.com/slow"]
     core.create_namespaced_config_map("default", body)
-    custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "owner",
-                                           propagation_policy="Foreground")
+    custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "owner", propagation_policy="Foreground")
     waiting = api.get(PLURAL, "owner")
     assert waiting["metadata"]["finalizers"] == ["foregroundDeletion"]
     assert api.get("configmaps", "child")["metadata"]["deletionTimestamp"]
@@ -80,8 +90,13 @@ def test_foreground_waits_for_dependents_with_finalizers(api, core, custom):
 
 
 def test_bare_job_delete_orphans_pods_like_batch_v1(api, batch, core):
-    job = batch.create_namespaced_job("default", {"metadata": {"name": "j"}, "spec": {"template": {"spec": {
-        "restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}}}})
+    job = batch.create_namespaced_job(
+        "default",
+        {
+            "metadata": {"name": "j"},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}}},
+        },
+    )
     job_dict = api.get("jobs", "j")
     assert job.spec.template.metadata.labels["job-name"] == "j"
     pod = _owned_by(job_dict, "j-abcde")
@@ -89,8 +104,13 @@ def test_bare_job_delete_orphans_pods_like_batch_v1(api, batch, core):
     core.create_namespaced_pod("default", pod)
     batch.delete_namespaced_job("j", "default")
     assert api.get("pods", "j-abcde") is not None
-    batch.create_namespaced_job("default", {"metadata": {"name": "k"}, "spec": {"template": {"spec": {
-        "restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}}}})
+    batch.create_namespaced_job(
+        "default",
+        {
+            "metadata": {"name": "k"},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}}},
+        },
+    )
     pod = _owned_by(api.get("jobs", "k"), "k-abcde")
     pod["spec"] = {"containers": [{"name": "c", "image": "x"}]}
     core.create_namespaced_pod("default", pod)

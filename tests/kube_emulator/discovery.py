@@ -59,23 +59,27 @@ def api_group(registry: ResourceRegistry, group: str) -> dict[str, Any] | None:
 
 
 def _resource_entries(resource: ResourceType) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = [{
-        "name": resource.plural,
-        "singularName": resource.singular,
-        "namespaced": resource.namespaced,
-        "kind": resource.kind,
-        "verbs": list(resource.verbs),
-        **({"shortNames": list(resource.short_names)} if resource.short_names else {}),
-        **({"categories": list(resource.categories)} if resource.categories else {}),
-    }]
-    for subresource in sorted(resource.subresources):
-        entries.append({
-            "name": f"{resource.plural}/{subresource}",
-            "singularName": "",
+    entries: list[dict[str, Any]] = [
+        {
+            "name": resource.plural,
+            "singularName": resource.singular,
             "namespaced": resource.namespaced,
             "kind": resource.kind,
-            "verbs": _SUBRESOURCE_VERBS.get(subresource, ["get"]),
-        })
+            "verbs": list(resource.verbs),
+            **({"shortNames": list(resource.short_names)} if resource.short_names else {}),
+            **({"categories": list(resource.categories)} if resource.categories else {}),
+        }
+    ]
+    for subresource in sorted(resource.subresources):
+        entries.append(
+            {
+                "name": f"{resource.plural}/{subresource}",
+                "singularName": "",
+                "namespaced": resource.namespaced,
+                "kind": resource.kind,
+                "verbs": _SUBRESOURCE_VERBS.get(subresource, ["get"]),
+            }
+        )
     return entries
 
 

@@ -80,10 +80,18 @@ class Dispatcher:
                 response = await self._resource(request, path, verb, resource)
         except ApiError as error:
             response = Response.json(error.code, error.to_status(), error.headers)
-        self.requests.record(RequestRecord(
-            request.method, request.path, "&".join(f"{k}={v}" for k, v in request.query.items()), verb,
-            resource, path.namespace if path else None, path.name if path else None, response.status,
-        ))
+        self.requests.record(
+            RequestRecord(
+                request.method,
+                request.path,
+                "&".join(f"{k}={v}" for k, v in request.query.items()),
+                verb,
+                resource,
+                path.namespace if path else None,
+                path.name if path else None,
+                response.status,
+            )
+        )
         return response
 
     # ------------------------------------------------------------- non-resource paths
@@ -143,10 +151,17 @@ class Dispatcher:
         if verb == "watch":
             return self._watch(rt, path.namespace, query)
         if verb == "list":
-            return Response.json(200, self.apiserver.list_objects(
-                rt, path.namespace, LabelSelector.parse(query.get("labelSelector")),
-                FieldSelector.parse(query.get("fieldSelector")), _int_param(query, "limit"), query.get("continue"),
-            ))
+            return Response.json(
+                200,
+                self.apiserver.list_objects(
+                    rt,
+                    path.namespace,
+                    LabelSelector.parse(query.get("labelSelector")),
+                    FieldSelector.parse(query.get("fieldSelector")),
+                    _int_param(query, "limit"),
+                    query.get("continue"),
+                ),
+            )
         name = path.name or ""
         if verb == "get":
             return Response.json(200, self.apiserver.get(rt, namespace, name))
@@ -157,16 +172,23 @@ class Dispatcher:
         if verb == "update":
             return Response.json(200, self.apiserver.update(rt, namespace, name, request.json(), path.subresource))
         if verb == "patch":
-            return Response.json(200, self.apiserver.patch(
-                rt, namespace, name, request.content_type, request.json(), path.subresource))
+            return Response.json(
+                200, self.apiserver.patch(rt, namespace, name, request.content_type, request.json(), path.subresource)
+            )
         options = self._delete_options(request)
         if verb == "delete":
             body, _ = self.apiserver.delete(rt, namespace, name, options)
             return Response.json(200, body)
-        return Response.json(200, self.apiserver.delete_collection(
-            rt, path.namespace, LabelSelector.parse(query.get("labelSelector")),
-            FieldSelector.parse(query.get("fieldSelector")), options,
-        ))
+        return Response.json(
+            200,
+            self.apiserver.delete_collection(
+                rt,
+                path.namespace,
+                LabelSelector.parse(query.get("labelSelector")),
+                FieldSelector.parse(query.get("fieldSelector")),
+                options,
+            ),
+        )
 
     @staticmethod
     def _delete_options(request: Request) -> dict[str, Any]:
@@ -183,8 +205,11 @@ class Dispatcher:
     def _pod_log(self, request: Request, rt: ResourceType, namespace: str, name: str, verb: str) -> Response:
         self.apiserver.get(rt, namespace, name)  # 404 for a missing pod
         if verb == "get":
-            text = tail(self.pod_logs.get(namespace, name), _int_param(request.query, "tailLines"),
-                        _int_param(request.query, "limitBytes"))
+            text = tail(
+                self.pod_logs.get(namespace, name),
+                _int_param(request.query, "tailLines"),
+                _int_param(request.query, "limitBytes"),
+            )
             return Response(200, text.encode(), "text/plain")
         # Emulator extension for the kubelet stand-in: PUT replaces the log, POST appends to it.
         text = request.body.decode(errors="replace")

@@ -192,15 +192,17 @@ class KubeEmulator:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     async def __aenter__(self) -> Self:
         return await self.astart()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.astop()
 
     def _on_loop(self, function: Callable[[], T]) -> T:
@@ -222,8 +224,12 @@ class KubeEmulator:
             "kind": "Config",
             "clusters": [{"name": "kube-emulator", "cluster": {"server": self.url}}],
             "users": [{"name": "kube-emulator", "user": {"token": "kube-emulator"}}],
-            "contexts": [{"name": "kube-emulator",
-                          "context": {"cluster": "kube-emulator", "user": "kube-emulator", "namespace": namespace}}],
+            "contexts": [
+                {
+                    "name": "kube-emulator",
+                    "context": {"cluster": "kube-emulator", "user": "kube-emulator", "namespace": namespace},
+                }
+            ],
             "current-context": "kube-emulator",
             "preferences": {},
         }
@@ -253,6 +259,7 @@ class KubeEmulator:
 
     def unregister_resource(self, group: str, plural: str) -> None:
         """Forget a resource type and all its objects: its paths answer 404 from now on."""
+
         def unregister() -> None:
             self.registry.unregister(group, plural)
             self.store.drop_collection((group, plural))
@@ -262,8 +269,10 @@ class KubeEmulator:
     def install_crd(self, crd: CrdSource) -> list[dict[str, Any]]:
         """Create CRDs (a dict, a YAML file or a YAML string); their resources are served at once."""
         rt = self.registry.find("customresourcedefinitions.apiextensions.k8s.io")
-        return [copy.deepcopy(self._on_loop(lambda d=doc: self.apiserver.create(rt, None, d)))  # type: ignore[misc]
-                for doc in _expand(crd)]
+        return [
+            copy.deepcopy(self._on_loop(lambda d=doc: self.apiserver.create(rt, None, d)))  # type: ignore[misc]
+            for doc in _expand(crd)
+        ]
 
     def uninstall_crd(self, name: str) -> None:
         """Delete a CRD by name (`paralleljobs.workloads.example.com`): its objects and paths go away."""
@@ -314,6 +323,7 @@ class KubeEmulator:
 
     def wipe(self) -> None:
         """Back to a fresh cluster (built-in resources, default namespaces, initial CRDs)."""
+
         def rebuild() -> None:
             self.store.close_watchers()
             self._build_state()

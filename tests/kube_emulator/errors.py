@@ -55,9 +55,7 @@ def endpoint_not_found() -> ApiError:
 
 
 def already_exists(group_resource: str, name: str) -> ApiError:
-    return ApiError(
-        409, "AlreadyExists", f'{group_resource} "{name}" already exists', _details(group_resource, name)
-    )
+    return ApiError(409, "AlreadyExists", f'{group_resource} "{name}" already exists', _details(group_resource, name))
 
 
 def conflict(group_resource: str, name: str, why: str) -> ApiError:
@@ -107,8 +105,7 @@ def forbidden(
     target = f'{group_resource} "{name}"' if name else group_resource
     scope = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
     message = (
-        f'{target} is forbidden: User "{user}" cannot {verb} resource "{plural}" '
-        f'in API group "{group}"{scope}'
+        f'{target} is forbidden: User "{user}" cannot {verb} resource "{plural}" ' f'in API group "{group}"{scope}'
     )
     if reason:
         message += f": {reason}"

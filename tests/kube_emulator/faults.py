@@ -32,7 +32,7 @@ class FaultRule:
         )
 
     def _matches_resource(self, resource: str) -> bool:
-        """"jobs" matches the jobs themselves, "jobs/status" the subresource, "jobs/*" both."""
+        """ "jobs" matches the jobs themselves, "jobs/status" the subresource, "jobs/*" both."""
         if self.resource is None or self.resource == resource:
             return True
         return self.resource.endswith("/*") and resource.partition("/")[0] == self.resource[:-2]

@@ -46,7 +46,8 @@ def test_forbidden_rule_uses_the_rbac_message(api, custom):
     assert raised.value.status == 403 and status["reason"] == "Forbidden"
     assert status["message"] == (
         'paralleljobs.workloads.example.com is forbidden: User "system:serviceaccount:flyte:connector" '
-        'cannot create resource "paralleljobs" in API group "workloads.example.com" in the namespace "ns1"')
+        'cannot create resource "paralleljobs" in API group "workloads.example.com" in the namespace "ns1"'
+    )
 
 
 def test_latency_only_rule_still_succeeds(api, core):
@@ -59,8 +60,7 @@ def test_status_subresource_faults_are_separate(api, custom):
     api.faults.add(verb="patch", resource=f"{PLURAL}/status", status=500)
     custom.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a", {"spec": {"workers": 2}})
     with pytest.raises(ApiException):
-        custom.patch_namespaced_custom_object_status(GROUP, VERSION, "default", PLURAL, "a",
-                                                     {"status": {"phase": "x"}})
+        custom.patch_namespaced_custom_object_status(GROUP, VERSION, "default", PLURAL, "a", {"status": {"phase": "x"}})
     assert "status" not in api.get(PLURAL, "a")
     api.faults.clear()
 
@@ -76,6 +76,11 @@ def test_request_ring_and_reset(api, core):
     core.list_namespaced_config_map("default")
     recent = api.requests.recent()[-1]
     assert (recent.method, recent.verb, recent.resource, recent.namespace, recent.status) == (
-        "GET", "list", "configmaps", "default", 200)
+        "GET",
+        "list",
+        "configmaps",
+        "default",
+        200,
+    )
     api.requests.reset()
     assert api.requests.count() == 0

@@ -172,10 +172,13 @@ class HttpServer:
 
     @staticmethod
     async def _stream(writer: asyncio.StreamWriter, response: StreamResponse, keep_alive: bool) -> None:
-        head = _status_line(response.status) + (
-            f"Content-Type: {response.content_type}\r\nTransfer-Encoding: chunked\r\n"
-            f"{'' if keep_alive else 'Connection: close' + chr(13) + chr(10)}\r\n"
-        ).encode()
+        head = (
+            _status_line(response.status)
+            + (
+                f"Content-Type: {response.content_type}\r\nTransfer-Encoding: chunked\r\n"
+                f"{'' if keep_alive else 'Connection: close' + chr(13) + chr(10)}\r\n"
+            ).encode()
+        )
         try:
             writer.write(head)
             await writer.drain()

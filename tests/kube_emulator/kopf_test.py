@@ -44,8 +44,9 @@ def operator(api: KubeEmulator) -> Iterator[list[str]]:
     stop, ready = threading.Event(), threading.Event()
 
     def run() -> None:
-        asyncio.run(kopf.operator(registry=registry, clusterwide=True, standalone=True,
-                                  stop_flag=stop, ready_flag=ready))
+        asyncio.run(
+            kopf.operator(registry=registry, clusterwide=True, standalone=True, stop_flag=stop, ready_flag=ready)
+        )
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()

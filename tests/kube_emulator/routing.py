@@ -38,8 +38,11 @@ def parse_resource_path(path: str) -> ResourcePath | None:
             namespace, rest = rest[1], rest[2:]
         else:  # the Namespace object itself, possibly its /status
             subresource = rest[2] if len(rest) > 2 else None
-            return None if len(rest) > 3 else ResourcePath(group, version, "namespaces", None, rest[1],
-                                                            subresource, legacy_watch)
+            return (
+                None
+                if len(rest) > 3
+                else ResourcePath(group, version, "namespaces", None, rest[1], subresource, legacy_watch)
+            )
     if len(rest) > 3:
         return None
     return ResourcePath(

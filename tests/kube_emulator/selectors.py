@@ -95,7 +95,7 @@ class FieldSelector:
                 raise bad_request(f"invalid field selector: {part!r}")
             path, op, value = match.groups()
             if path not in _FIELD_PATHS:
-                raise bad_request(f'field label not supported: {path}')
+                raise bad_request(f"field label not supported: {path}")
             terms.append((_FIELD_PATHS[path], op != "!=", value))
         return cls(tuple(terms))
 

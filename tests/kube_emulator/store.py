@@ -46,9 +46,7 @@ class WatchEvent:
 class Watcher:
     """One open watch stream: a filter plus a queue of encoded lines (None = end of stream)."""
 
-    def __init__(
-        self, namespace: str | None, labels: LabelSelector, fields: FieldSelector
-    ) -> None:
+    def __init__(self, namespace: str | None, labels: LabelSelector, fields: FieldSelector) -> None:
         self.namespace = namespace
         self.labels = labels
         self.fields = fields
@@ -173,9 +171,7 @@ class Store:
         collection.record(WatchEvent(self.resource_version, DELETED, final, None))
         return final
 
-    def _reindex_owners(
-        self, ref: ObjectRef, previous: dict[str, Any] | None, current: dict[str, Any] | None
-    ) -> None:
+    def _reindex_owners(self, ref: ObjectRef, previous: dict[str, Any] | None, current: dict[str, Any] | None) -> None:
         before = {o.get("uid") for o in (previous or {}).get("metadata", {}).get("ownerReferences") or []}
         after = {o.get("uid") for o in (current or {}).get("metadata", {}).get("ownerReferences") or []}
         for uid in before - after:

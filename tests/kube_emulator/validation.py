@@ -17,14 +17,24 @@ _DNS_LABEL_KINDS = frozenset({"Namespace", "Service"})
 def name_problems(kind: str, name: str) -> list[tuple[str, str]]:
     if kind in _DNS_LABEL_KINDS:
         if len(name) > 63 or not _DNS_LABEL.match(name):
-            return [("metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 label must consist of '
-                     "lower case alphanumeric characters or '-', and must start and end with an alphanumeric "
-                     "character, and be at most 63 characters")]
+            return [
+                (
+                    "metadata.name",
+                    f'Invalid value: "{name}": a lowercase RFC 1123 label must consist of '
+                    "lower case alphanumeric characters or '-', and must start and end with an alphanumeric "
+                    "character, and be at most 63 characters",
+                )
+            ]
         return []
     if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
-        return [("metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of '
-                 "lower case alphanumeric characters, '-' or '.', and must start and end with an "
-                 "alphanumeric character")]
+        return [
+            (
+                "metadata.name",
+                f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of '
+                "lower case alphanumeric characters, '-' or '.', and must start and end with an "
+                "alphanumeric character",
+            )
+        ]
     return []
 
 
@@ -34,9 +44,14 @@ def _label_key_problems(field: str, key: str) -> list[tuple[str, str]]:
     if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
         problems.append((field, f'Invalid value: "{key}": prefix part must be a DNS-1123 subdomain'))
     if not name or len(name) > 63 or not _LABEL_NAME.match(name):
-        problems.append((field, f'Invalid value: "{key}": name part must consist of alphanumeric characters, '
-                         "'-', '_' or '.', must start and end with an alphanumeric character, "
-                         "and be at most 63 characters"))
+        problems.append(
+            (
+                field,
+                f'Invalid value: "{key}": name part must consist of alphanumeric characters, '
+                "'-', '_' or '.', must start and end with an alphanumeric character, "
+                "and be at most 63 characters",
+            )
+        )
     return problems
 
 
@@ -48,9 +63,14 @@ def metadata_problems(kind: str, metadata: dict[str, Any]) -> list[tuple[str, st
     for key, value in labels.items():
         problems += _label_key_problems("metadata.labels", str(key))
         if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
-            problems.append(("metadata.labels", f'Invalid value: "{value}": a valid label must be an empty '
-                             "string or consist of alphanumeric characters, '-', '_' or '.', must start and "
-                             "end with an alphanumeric character, and be at most 63 characters"))
+            problems.append(
+                (
+                    "metadata.labels",
+                    f'Invalid value: "{value}": a valid label must be an empty '
+                    "string or consist of alphanumeric characters, '-', '_' or '.', must start and "
+                    "end with an alphanumeric character, and be at most 63 characters",
+                )
+            )
     annotations = metadata.get("annotations") or {}
     if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
         problems.append(("metadata.annotations", "Invalid value: annotation values must be strings"))

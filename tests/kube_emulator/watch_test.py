@@ -32,8 +32,13 @@ def test_watch_delivers_live_events_with_selectors(api, core):
     watch = kubernetes.watch.Watch()
 
     def consume() -> None:
-        for event in watch.stream(core.list_namespaced_config_map, "default", label_selector="app=x",
-                                  resource_version=str(api.resource_version), timeout_seconds=60):
+        for event in watch.stream(
+            core.list_namespaced_config_map,
+            "default",
+            label_selector="app=x",
+            resource_version=str(api.resource_version),
+            timeout_seconds=60,
+        ):
             received.append((event["type"], event["object"].metadata.name))
             if event["type"] == "DELETED":
                 watch.stop()
@@ -58,8 +63,11 @@ def test_too_old_resource_version_gets_410_error_event(api, core):
     from kubernetes.client import ApiException  # type: ignore[import-untyped]
 
     with pytest.raises(ApiException) as raised:
-        list(kubernetes.watch.Watch().stream(
-            core.list_namespaced_config_map, "default", resource_version=old, timeout_seconds=1))
+        list(
+            kubernetes.watch.Watch().stream(
+                core.list_namespaced_config_map, "default", resource_version=old, timeout_seconds=1
+            )
+        )
     assert raised.value.status == 410
 
 
@@ -74,8 +82,11 @@ def test_window_bounds_history():
         for i in range(5):
             core.create_namespaced_config_map("default", {"metadata": {"name": f"c{i}"}})
         with pytest.raises(ApiException) as raised:
-            list(kubernetes.watch.Watch().stream(
-                core.list_namespaced_config_map, "default", resource_version=start, timeout_seconds=1))
+            list(
+                kubernetes.watch.Watch().stream(
+                    core.list_namespaced_config_map, "default", resource_version=start, timeout_seconds=1
+                )
+            )
         assert raised.value.status == 410
 
 
@@ -86,11 +97,20 @@ def test_expire_watches_fault_forces_410_once(api, core):
     from kubernetes.client import ApiException  # type: ignore[import-untyped]
 
     with pytest.raises(ApiException) as raised:
-        list(kubernetes.watch.Watch().stream(
-            core.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=1))
+        list(
+            kubernetes.watch.Watch().stream(
+                core.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=1
+            )
+        )
     assert raised.value.status == 410
-    assert list(kubernetes.watch.Watch().stream(
-        core.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=1)) == []
+    assert (
+        list(
+            kubernetes.watch.Watch().stream(
+                core.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=1
+            )
+        )
+        == []
+    )
 
 
 def test_close_watches_ends_open_streams_and_clients_rewatch(api, core):
@@ -99,8 +119,9 @@ def test_close_watches_ends_open_streams_and_clients_rewatch(api, core):
 
     def consume() -> None:
         # Without timeout_seconds the official client re-opens a watch that the server ended.
-        for event in watch.stream(core.list_namespaced_config_map, "default",
-                                  resource_version=str(api.resource_version)):
+        for event in watch.stream(
+            core.list_namespaced_config_map, "default", resource_version=str(api.resource_version)
+        ):
             received.append(event["object"].metadata.name)
             watch.stop()
 
@@ -109,8 +130,10 @@ def test_close_watches_ends_open_streams_and_clients_rewatch(api, core):
     watchers = api.store.collection(("", "configmaps")).watchers
     wait_until(lambda: watchers, what="the watch to open")
     assert api.faults.close_watches() == 1
-    wait_until(lambda: api.requests.count(verb="watch", resource="configmaps") == 2 and watchers,
-               what="the client to watch again")
+    wait_until(
+        lambda: api.requests.count(verb="watch", resource="configmaps") == 2 and watchers,
+        what="the client to watch again",
+    )
     core.create_namespaced_config_map("default", {"metadata": {"name": "after"}})
     consumer.join(60)
     assert received == ["after"]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from kube_emulator import KubeEmulator
 from reliability.harness import BUNDLE_CRD, ConnectorProcess, PropellerClient, connector_config
 

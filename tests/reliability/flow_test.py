@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flyteidl.core.execution_pb2 import TaskExecution
+
 from kube_emulator import wait_until
 from reliability.conftest import Served
 from reliability.harness import NAMESPACE, PARALLEL_JOBS, create_request, parallel_jobs, set_status

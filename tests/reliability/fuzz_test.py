@@ -12,6 +12,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from k8s_operator_connector.conftest import make_request, make_template
 from k8s_operator_connector.plugin import InvalidTaskError
 from k8s_operator_connector.plugins.custom_resource import CustomResourcePlugin, parse_custom_resource

@@ -23,10 +23,11 @@ from typing import Any, TextIO, TypeVar
 
 import grpc
 import yaml
-from benchmarks.processes import child_environment, free_port, httpx_stand_in, rss_kib
 from flyteidl.admin import agent_pb2
 from flyteidl.core.execution_pb2 import TaskExecution
 from flyteidl.service import agent_pb2_grpc
+
+from benchmarks.processes import child_environment, free_port, httpx_stand_in, rss_kib
 from k8s_operator_connector.conftest import make_metadata, make_template
 from kube_emulator import KubeEmulator, wait_until
 from kube_emulator.faults import FaultRule

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
+
 from kube_emulator import wait_until
 from reliability.conftest import Served
 from reliability.harness import (

@@ -15,6 +15,7 @@ import grpc
 import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 from google.protobuf import json_format
+
 from reliability.conftest import Served
 from reliability.harness import (
     NAMESPACE,

@@ -67,7 +67,9 @@ class OperatorResourceMeta(ResourceMeta):
                     raise ResourceMetaError(f"resource_meta.{meta_field.name}: missing")
                 continue
             value = document[meta_field.name]
-            expected = bool if meta_field.name == "awaiting_quota" else int if meta_field.name == "failure_phase" else str
+            expected = (
+                bool if meta_field.name == "awaiting_quota" else int if meta_field.name == "failure_phase" else str
+            )
             if type(value) is not expected:
                 raise ResourceMetaError(f"resource_meta.{meta_field.name}: expected {expected.__name__}")
             values[meta_field.name] = value

@@ -22,18 +22,24 @@ class ClusterApi:
         return dict(json.loads(created.data))
 
     def patch_pod_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.core.patch_namespaced_pod_status(name, namespace, {"status": status}, _content_type=_MERGE,
-                                              _preload_content=False)
+        self.core.patch_namespaced_pod_status(
+            name, namespace, {"status": status}, _content_type=_MERGE, _preload_content=False
+        )
 
     def patch_job_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.batch.patch_namespaced_job_status(name, namespace, {"status": status}, _content_type=_MERGE,
-                                               _preload_content=False)
+        self.batch.patch_namespaced_job_status(
+            name, namespace, {"status": status}, _content_type=_MERGE, _preload_content=False
+        )
 
     def set_pod_log(self, namespace: str, name: str, text: str) -> None:
         """An emulator extension: PUT replaces the text served at .../pods/NAME/log."""
         self.api_client.call_api(
-            f"/api/v1/namespaces/{namespace}/pods/{name}/log", "PUT", body=text,
-            header_params={"Content-Type": "text/plain"}, _preload_content=False, auth_settings=["BearerToken"],
+            f"/api/v1/namespaces/{namespace}/pods/{name}/log",
+            "PUT",
+            body=text,
+            header_params={"Content-Type": "text/plain"},
+            _preload_content=False,
+            auth_settings=["BearerToken"],
         )
 
     def pod_names(self, namespace: str, job_uid: str) -> list[str]:

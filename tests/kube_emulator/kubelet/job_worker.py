@@ -92,26 +92,34 @@ class JobWorker:
                 self.cluster.patch_job_status(self.namespace, self.name, {"active": 1, "failed": failures or None})
             remaining = None if deadline_seconds is None else deadline_seconds - (time.monotonic() - started)
             self._pod_running(run, restarts)
-            finished = self.runner.run(run.pod, failures, self.stop, remaining,
-                                       functools.partial(self._append_log, run))
+            finished = self.runner.run(
+                run.pod, failures, self.stop, remaining, functools.partial(self._append_log, run)
+            )
             self._upload_log(run)
             if self.stop.is_set():
                 return
             if finished.exit_code is None:  # killed at the deadline
                 self._pod_finished(run, "Failed", 137, restarts, "DeadlineExceeded")
-                self._job_finished("Failed", "DeadlineExceeded", "Job was active longer than specified deadline",
-                                   failures=failures + 1)
+                self._job_finished(
+                    "Failed", "DeadlineExceeded", "Job was active longer than specified deadline", failures=failures + 1
+                )
                 return
             if finished.exit_code == 0:
                 self._pod_finished(run, "Succeeded", 0, restarts)
-                self._job_finished("Complete", "CompletionsReached", "Reached expected number of succeeded pods",
-                                   failures=failures, succeeded=1)
+                self._job_finished(
+                    "Complete",
+                    "CompletionsReached",
+                    "Reached expected number of succeeded pods",
+                    failures=failures,
+                    succeeded=1,
+                )
                 return
             failures += 1
             if failures > backoff_limit:
                 self._pod_finished(run, "Failed", finished.exit_code, restarts)
-                self._job_finished("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit",
-                                   failures=failures)
+                self._job_finished(
+                    "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit", failures=failures
+                )
                 return
             if restart_in_place:
                 restarts += 1
@@ -126,10 +134,16 @@ class JobWorker:
         metadata.pop("name", None)
         metadata["name"] = f"{self.name}-{''.join(random.choices(_SUFFIX_ALPHABET, k=5))}"
         metadata["namespace"] = self.namespace
-        metadata["ownerReferences"] = [{
-            "apiVersion": "batch/v1", "kind": "Job", "name": self.name, "uid": self.job["metadata"]["uid"],
-            "controller": True, "blockOwnerDeletion": True,
-        }]
+        metadata["ownerReferences"] = [
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "name": self.name,
+                "uid": self.job["metadata"]["uid"],
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
         pod["spec"].setdefault("nodeName", "kube-emulator-node")
         return self.cluster.create_pod(self.namespace, pod)
@@ -137,24 +151,39 @@ class JobWorker:
     @staticmethod
     def _container_status(run: PodRun, restarts: int, state: dict[str, Any]) -> dict[str, Any]:
         container = run.pod["spec"]["containers"][0]
-        return {"name": container["name"], "image": container.get("image", ""), "imageID": "",
-                "ready": "running" in state, "started": "running" in state, "restartCount": restarts,
-                "state": state}
+        return {
+            "name": container["name"],
+            "image": container.get("image", ""),
+            "imageID": "",
+            "ready": "running" in state,
+            "started": "running" in state,
+            "restartCount": restarts,
+            "state": state,
+        }
 
     def _pod_running(self, run: PodRun, restarts: int) -> None:
         now = _now()
         first_start = run.started_at or now
         run.started_at = now
-        self.cluster.patch_pod_status(self.namespace, run.name, {
-            "phase": "Running", "startTime": first_start, "hostIP": "127.0.0.1", "podIP": "127.0.0.1",
-            "containerStatuses": [self._container_status(run, restarts, {"running": {"startedAt": now}})],
-        })
+        self.cluster.patch_pod_status(
+            self.namespace,
+            run.name,
+            {
+                "phase": "Running",
+                "startTime": first_start,
+                "hostIP": "127.0.0.1",
+                "podIP": "127.0.0.1",
+                "containerStatuses": [self._container_status(run, restarts, {"running": {"startedAt": now}})],
+            },
+        )
 
-    def _pod_finished(
-        self, run: PodRun, phase: str, exit_code: int, restarts: int, reason: str = ""
-    ) -> None:
-        terminated = {"exitCode": exit_code, "reason": reason or ("Completed" if exit_code == 0 else "Error"),
-                      "startedAt": run.started_at, "finishedAt": _now()}
+    def _pod_finished(self, run: PodRun, phase: str, exit_code: int, restarts: int, reason: str = "") -> None:
+        terminated = {
+            "exitCode": exit_code,
+            "reason": reason or ("Completed" if exit_code == 0 else "Error"),
+            "startedAt": run.started_at,
+            "finishedAt": _now(),
+        }
         status: dict[str, Any] = {
             "phase": phase,
             "containerStatuses": [self._container_status(run, restarts, {"terminated": terminated})],
@@ -187,8 +216,16 @@ class JobWorker:
             "active": None,
             "failed": failures or None,
             "succeeded": succeeded or None,
-            "conditions": [{"type": condition, "status": "True", "reason": reason, "message": message,
-                            "lastProbeTime": now, "lastTransitionTime": now}],
+            "conditions": [
+                {
+                    "type": condition,
+                    "status": "True",
+                    "reason": reason,
+                    "message": message,
+                    "lastProbeTime": now,
+                    "lastTransitionTime": now,
+                }
+            ],
         }
         if condition == "Complete":
             status["completionTime"] = now

@@ -74,8 +74,9 @@ class Kubelet:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def request_stop(self) -> None:
@@ -123,8 +124,12 @@ class Kubelet:
 
     def _watch_once(self, resource_version: str) -> str:
         response = self.cluster.batch.list_job_for_all_namespaces(
-            watch=True, resource_version=resource_version, timeout_seconds=_WATCH_SECONDS,
-            allow_watch_bookmarks=True, _preload_content=False, _request_timeout=_WATCH_SECONDS * 4,
+            watch=True,
+            resource_version=resource_version,
+            timeout_seconds=_WATCH_SECONDS,
+            allow_watch_bookmarks=True,
+            _preload_content=False,
+            _request_timeout=_WATCH_SECONDS * 4,
         )
         self._open_watch = response
         try:

@@ -17,14 +17,31 @@ def kubelet(api: KubeEmulator) -> Iterator[Kubelet]:
 
 def _job(name: str, code: str, backoff_limit: int = 0, restart_policy: str = "Never", **spec: object) -> dict:
     return {
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-        "spec": {"backoffLimit": backoff_limit, **spec, "template": {
-            "metadata": {"labels": {"app": "test"}},
-            "spec": {"restartPolicy": restart_policy, "containers": [{
-                "name": "main", "image": "ignored", "command": [sys.executable, "-c"], "args": [code],
-                "env": [{"name": "GREETING", "value": "hello"},
-                        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
-            }]}}},
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": backoff_limit,
+            **spec,
+            "template": {
+                "metadata": {"labels": {"app": "test"}},
+                "spec": {
+                    "restartPolicy": restart_policy,
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": "ignored",
+                            "command": [sys.executable, "-c"],
+                            "args": [code],
+                            "env": [
+                                {"name": "GREETING", "value": "hello"},
+                                {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                            ],
+                        }
+                    ],
+                },
+            },
+        },
     }
 
 
@@ -51,8 +68,11 @@ def test_a_successful_job(api, kubelet):
     assert pod["metadata"]["ownerReferences"][0]["uid"] == job["metadata"]["uid"]
     assert pod["status"]["phase"] == "Succeeded"
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
-    log = api.api_client().call_api(
-        f"/api/v1/namespaces/default/pods/{pod['metadata']['name']}/log", "GET", _preload_content=False).data
+    log = (
+        api.api_client()
+        .call_api(f"/api/v1/namespaces/default/pods/{pod['metadata']['name']}/log", "GET", _preload_content=False)
+        .data
+    )
     assert log.decode() == f"hello {pod['metadata']['name']}\n"
 
 

@@ -35,7 +35,11 @@ class ContainerRunner:
     """Runs one attempt of a pod's first container; `stop` ends it early."""
 
     def run(
-        self, pod: dict[str, Any], attempt: int, stop: threading.Event, timeout: float | None,
+        self,
+        pod: dict[str, Any],
+        attempt: int,
+        stop: threading.Event,
+        timeout: float | None,
         on_log: Callable[[str], None],
     ) -> Finished:
         raise NotImplementedError
@@ -46,7 +50,11 @@ class SimulatedRunner(ContainerRunner):
         self.policy = policy
 
     def run(
-        self, pod: dict[str, Any], attempt: int, stop: threading.Event, timeout: float | None,
+        self,
+        pod: dict[str, Any],
+        attempt: int,
+        stop: threading.Event,
+        timeout: float | None,
         on_log: Callable[[str], None],
     ) -> Finished:
         outcome = self.policy(pod, attempt)
@@ -88,7 +96,11 @@ class ProcessRunner(ContainerRunner):
     """`command` + `args` of the first container as a local subprocess; the image is ignored."""
 
     def run(
-        self, pod: dict[str, Any], attempt: int, stop: threading.Event, timeout: float | None,
+        self,
+        pod: dict[str, Any],
+        attempt: int,
+        stop: threading.Event,
+        timeout: float | None,
         on_log: Callable[[str], None],
     ) -> Finished:
         container = pod["spec"]["containers"][0]
@@ -99,8 +111,12 @@ class ProcessRunner(ContainerRunner):
         chunks: list[str] = []
         try:
             process = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=container_environment(pod, container), cwd=container.get("workingDir") or None,
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=container_environment(pod, container),
+                cwd=container.get("workingDir") or None,
                 start_new_session=True,
             )
         except OSError as error:

@@ -16,9 +16,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from flyte_k8s_operator.v1.custom_resource_pb2 import CustomResourceTask
 from flyteidl.core.execution_pb2 import TaskExecution
 from flytekit.models.literals import LiteralMap
+from google.protobuf import json_format
+
+from flyte_k8s_operator.v1.custom_resource_pb2 import CustomResourceTask
 from flytekitplugins.k8s_operator.conditions import (
     Condition,
     ConditionError,
@@ -28,8 +30,6 @@ from flytekitplugins.k8s_operator.conditions import (
 )
 from flytekitplugins.k8s_operator.constants import CUSTOM_RESOURCE_TASK_TYPE, CUSTOM_RESOURCE_TASK_TYPE_VERSION
 from flytekitplugins.k8s_operator.manifest import PLACEHOLDER_RE, ManifestError, render_manifest
-from google.protobuf import json_format
-
 from k8s_operator_connector.kube_api import ResourceType
 from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
 from k8s_operator_connector.settings import AllowedKind, ConnectorSettings

@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flyte_k8s_operator.v1.parallel_job_pb2 import ParallelJob, RestartPolicy, SuccessPolicy
 from flyteidl.core.execution_pb2 import TaskExecution
+from google.protobuf import json_format
+
+from flyte_k8s_operator.v1.parallel_job_pb2 import ParallelJob, RestartPolicy, SuccessPolicy
 from flytekitplugins.k8s_operator.constants import (
     EXCHANGE_PREFIX_ENV,
     PARALLEL_JOB_TASK_TYPE,
     PARALLEL_JOB_TASK_TYPE_VERSION,
 )
-from google.protobuf import json_format
-
 from k8s_operator_connector.kube_api import ResourceType
 from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
 from k8s_operator_connector.pod_template import worker_pod_template

@@ -17,6 +17,7 @@ from typing import Any
 import kopf
 import pytest
 import yaml
+
 from kube_emulator import KubeEmulator, wait_until
 
 os.environ.setdefault("PARALLEL_JOB_OPERATOR_RESYNC_SECONDS", "0.5")

@@ -19,7 +19,9 @@ def test_complete_and_failed_jobs():
         "BackoffLimitExceeded",
         "Job has reached the specified backoff limit",
     )
-    assert observed_job(job(0, conditions=[condition("FailureTarget", "DeadlineExceeded")])).reason == "DeadlineExceeded"
+    assert (
+        observed_job(job(0, conditions=[condition("FailureTarget", "DeadlineExceeded")])).reason == "DeadlineExceeded"
+    )
 
 
 def test_false_conditions_do_not_count():

@@ -1,6 +1,9 @@
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from flytekitplugins.k8s_operator.conditions import (
     ConditionError,
     parse_condition,
@@ -8,8 +11,6 @@ from flytekitplugins.k8s_operator.conditions import (
     parse_progress_template,
     project,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 JOB: dict[str, Any] = {
     "apiVersion": "batch/v1",

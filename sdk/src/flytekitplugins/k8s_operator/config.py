@@ -9,8 +9,9 @@ import re
 from dataclasses import dataclass, fields
 from typing import Final, TypeVar
 
-from flyte_k8s_operator.v1 import parallel_job_pb2
 from flytekit import Resources
+
+from flyte_k8s_operator.v1 import parallel_job_pb2
 
 __all__ = ["MAX_RESTARTS", "MAX_WORKERS", "ParallelJob", "RestartPolicy", "SuccessPolicy"]
 

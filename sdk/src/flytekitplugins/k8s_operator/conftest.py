@@ -11,8 +11,9 @@ import pytest
 from flytekit.configuration import Image, ImageConfig, SerializationSettings
 from flytekit.core.base_task import PythonTask
 from flytekit.tools.translator import get_serializable
-from flytekitplugins.k8s_operator.constants import LOCAL_MODE_ENV
 from google.protobuf import json_format
+
+from flytekitplugins.k8s_operator.constants import LOCAL_MODE_ENV
 
 TESTDATA = Path(__file__).parent / "testdata"
 

@@ -2,7 +2,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from flyte_k8s_operator.v1 import custom_resource_pb2
 from flytekit import kwtypes, workflow
 from flytekit.extend.backend.base_connector import (
     AsyncConnectorBase,
@@ -14,9 +13,11 @@ from flytekit.extend.backend.base_connector import (
 from flytekit.models.core.execution import TaskExecutionPhase
 from flytekit.models.literals import LiteralMap
 from flytekit.models.task import TaskTemplate
+from google.protobuf import json_format
+
+from flyte_k8s_operator.v1 import custom_resource_pb2
 from flytekitplugins.k8s_operator import ConditionError, CustomResourceTask, ManifestError
 from flytekitplugins.k8s_operator.manifest import render_manifest
-from google.protobuf import json_format
 
 JOB_YAML = """
 apiVersion: batch/v1

@@ -32,6 +32,7 @@ from typing import Any
 
 from flytekit import FlyteContextManager
 from flytekit.core.data_persistence import FileAccessProvider
+
 from flytekitplugins.k8s_operator.constants import EXCHANGE_PREFIX_ENV, WORKER_COUNT_ENV, WORKER_INDEX_ENV
 
 __all__ = ["WorkerInfo", "current_worker", "exchange_prefix", "gather", "share"]

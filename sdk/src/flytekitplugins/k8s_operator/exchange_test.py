@@ -15,6 +15,7 @@ from flytekit.core.type_engine import TypeEngine
 from flytekit.extend.backend.utils import render_task_template
 from flytekit.models.literals import LiteralMap
 from flytekit.tools.translator import get_serializable
+
 from flytekitplugins.k8s_operator import WorkerInfo, current_worker, gather, share
 
 

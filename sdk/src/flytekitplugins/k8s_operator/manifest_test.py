@@ -2,6 +2,7 @@ import datetime
 from typing import Any
 
 import pytest
+
 from flytekitplugins.k8s_operator.manifest import (
     ManifestError,
     find_placeholders,

@@ -4,7 +4,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from flyte_k8s_operator.v1 import parallel_job_pb2
 from flytekit import FlyteContextManager, Resources, task, workflow
 from flytekit.configuration import FastSerializationSettings, SerializationSettings
 from flytekit.core.context_manager import ExecutionState
@@ -20,6 +19,9 @@ from flytekit.models.core.execution import TaskExecutionPhase
 from flytekit.models.literals import LiteralMap
 from flytekit.models.task import TaskTemplate
 from flytekit.tools.translator import get_serializable
+from google.protobuf import json_format
+
+from flyte_k8s_operator.v1 import parallel_job_pb2
 from flytekitplugins.k8s_operator import (
     ParallelJob,
     ParallelJobTask,
@@ -29,7 +31,6 @@ from flytekitplugins.k8s_operator import (
     gather,
     share,
 )
-from google.protobuf import json_format
 
 IMAGE = "ghcr.io/example/app:1.0.0"
 

@@ -14,7 +14,6 @@ from types import FrameType
 from typing import Any
 
 import yaml
-from flyte_k8s_operator.v1 import custom_resource_pb2
 from flytekit import FlyteContextManager
 from flytekit.configuration import SerializationSettings
 from flytekit.core.base_task import PythonTask
@@ -24,6 +23,9 @@ from flytekit.exceptions.system import FlyteConnectorNotFound
 from flytekit.extend import TaskPlugins
 from flytekit.extend.backend.base_connector import AsyncConnectorExecutorMixin
 from flytekit.models.literals import LiteralMap
+from google.protobuf import json_format
+
+from flyte_k8s_operator.v1 import custom_resource_pb2
 from flytekitplugins.k8s_operator.conditions import (
     Condition,
     ProgressTemplate,
@@ -42,7 +44,6 @@ from flytekitplugins.k8s_operator.constants import (
     WORKER_ENTRYPOINT,
 )
 from flytekitplugins.k8s_operator.manifest import ManifestError, validate_manifest
-from google.protobuf import json_format
 
 __all__ = ["CustomResourceConfig", "CustomResourceTask", "ParallelJobTask", "local_mode"]
 

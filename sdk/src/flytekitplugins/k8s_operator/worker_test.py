@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+
 from flytekitplugins.k8s_operator.worker import prepare, worker_index_from_env
 
 ARGS = [
