@@ -105,7 +105,7 @@ def insert_all_names(text: str, names: list[str], path: str) -> str:
     indent = lines[elements[0].lineno - 1][: elements[0].col_offset]
     # Largest name first: each insertion lies at or below the ones still to come.
     for name in sorted(names, reverse=True):
-        later = [element for element in elements if isinstance(element, ast.Constant) and element.value > name]
+        later = [e for e in elements if isinstance(e, ast.Constant) and isinstance(e.value, str) and e.value > name]
         position = later[0].lineno - 1 if later else (elements[-1].end_lineno or elements[-1].lineno)
         lines.insert(position, f'{indent}"{name}",\n')
     return "".join(lines)

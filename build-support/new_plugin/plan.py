@@ -71,7 +71,7 @@ def _registered_task_types(settings_text: str) -> list[str]:
         if isinstance(node, ast.Assign) and any(
             isinstance(target, ast.Name) and target.id == "ALL_TASK_TYPES" for target in node.targets
         ):
-            return [element.value for element in ast.walk(node.value) if isinstance(element, ast.Constant)]
+            return [e.value for e in ast.walk(node.value) if isinstance(e, ast.Constant) and isinstance(e.value, str)]
     return []
 
 

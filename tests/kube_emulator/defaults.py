@@ -44,7 +44,8 @@ def _default_job(job: dict[str, Any]) -> None:
             [
                 (
                     "spec.template.spec.restartPolicy",
-                    f'Unsupported value: "{pod_spec.get("restartPolicy", "Always")}": supported values: "OnFailure", "Never"',
+                    f'Unsupported value: "{pod_spec.get("restartPolicy", "Always")}": '
+                    'supported values: "OnFailure", "Never"',
                 )
             ],
         )

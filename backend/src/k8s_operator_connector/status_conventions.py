@@ -70,7 +70,7 @@ def conventional_phase(obj: Mapping[str, Any], kind: str = "object") -> tuple[Ph
 
     failed = condition_of(FAILED_WORDS)
     if lowered in FAILED_WORDS or failed is not None:
-        details = (failed.get("reason"), failed.get("message")) if failed is not None else (reason, message)
+        details: tuple[Any, ...] = (failed.get("reason"), failed.get("message")) if failed else (reason, message)
         return TaskExecution.RETRYABLE_FAILED, _explained(word or "Failed", *details)
     succeeded = condition_of(SUCCEEDED_WORDS)
     if lowered in SUCCEEDED_WORDS or succeeded is not None:
