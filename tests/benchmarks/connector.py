@@ -33,7 +33,6 @@ from benchmarks.processes import (
     ConnectorServer,
     EmulatorProcess,
     cpu_seconds,
-    httpx_stand_in,
     own_cpu_seconds,
     rss_kib,
 )
@@ -155,8 +154,7 @@ async def _measure(
     environment = {KUBECONFIG_ENV: str(emulator.kubeconfig)}
     if subject is OPERATOR:
         environment["K8S_OPERATOR_CONNECTOR_CONFIG"] = str(_operator_config(work_dir, emulator.kubeconfig))
-    stand_in = httpx_stand_in(work_dir)
-    server = ConnectorServer(subject.label, [subject.module], work_dir, environment, [stand_in] if stand_in else [])
+    server = ConnectorServer(subject.label, [subject.module], work_dir, environment, [])
     tasks = arguments.tasks
     # Built before any timing: the client's own work is not part of the connector's figures.
     creates = create_requests(subject.task_type, subject.task_type_version, subject.namespace, range(tasks + 1), 2)
@@ -273,8 +271,6 @@ async def _run(arguments: argparse.Namespace) -> None:
     subjects = [s for s in (OPERATOR, NAIVE) if arguments.only in (None, s.label)]
     emulator = EmulatorProcess(crd)
     _progress(f"emulator (child process) at {emulator.url}; logs in {work_dir}")
-    if httpx_stand_in(work_dir) is not None:
-        _progress("httpx is not installed, so `pyflyte serve connector` could not start: serving with a stand-in")
     results: dict[str, dict[str, Any]] = {}
     try:
         for subject in subjects:

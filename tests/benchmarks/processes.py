@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -14,33 +13,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 PYFLYTE_MAIN = "from flytekit.clis.sdk_in_container.pyflyte import main; main()"
-
-
-HTTPX_STAND_IN = '''"""Written by tests/benchmarks/processes.py because httpx is not installed.
-
-`pyflyte serve connector` imports flytekit.extras.webhook, which imports httpx and builds an
-httpx.AsyncClient at import, before serving any connector. The benchmark never calls the
-webhook connector; this stand-in only lets the server start. See docs/benchmarks.md.
-"""
-
-
-class AsyncClient:
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        pass
-
-    def __getattr__(self, name: str) -> object:
-        raise RuntimeError("httpx is not installed (benchmark stand-in)")
-'''
-
-
-def httpx_stand_in(work_dir: Path) -> Path | None:
-    """A directory with a stand-in httpx module if httpx is missing (then the server would not start)."""
-    if importlib.util.find_spec("httpx") is not None:
-        return None
-    directory = work_dir / "stand-ins"
-    directory.mkdir(exist_ok=True)
-    (directory / "httpx.py").write_text(HTTPX_STAND_IN)
-    return directory
 
 
 def child_environment(extra: dict[str, str] | None = None, extra_path: list[Path] | None = None) -> dict[str, str]:

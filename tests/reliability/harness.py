@@ -27,7 +27,7 @@ from flyteidl.admin import agent_pb2
 from flyteidl.core.execution_pb2 import TaskExecution
 from flyteidl.service import agent_pb2_grpc
 
-from benchmarks.processes import child_environment, free_port, httpx_stand_in, rss_kib
+from benchmarks.processes import child_environment, free_port, rss_kib
 from k8s_operator_connector.conftest import make_metadata, make_template
 from kube_emulator import KubeEmulator, wait_until
 from kube_emulator.faults import FaultRule
@@ -103,11 +103,7 @@ class ConnectorProcess:
             command += ["--prometheus_port", str(free_port()), "--modules", "k8s_operator_connector.connectors"]
         self.log_path = self.work_dir / f"{self.label}-{self.starts}.log"
         self._log = self.log_path.open("w")
-        stand_ins = httpx_stand_in(self.work_dir)
-        environment = child_environment(
-            {"K8S_OPERATOR_CONNECTOR_CONFIG": str(config_path), "PYTHONUNBUFFERED": "1"},
-            [stand_ins] if stand_ins else [],
-        )
+        environment = child_environment({"K8S_OPERATOR_CONNECTOR_CONFIG": str(config_path), "PYTHONUNBUFFERED": "1"})
         self.process = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, env=environment, cwd=os.getcwd()
         )
