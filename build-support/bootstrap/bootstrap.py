@@ -24,8 +24,8 @@ import tempfile
 import time
 import venv
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 HERE = Path(__file__).resolve().parent
 PANTS_REQUIREMENTS = HERE / "pants-requirements.txt"
@@ -62,7 +62,7 @@ def cache_root() -> Path:
 
 def run_pip(python: Path, args: list[str], what: str) -> None:
     command = [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input", *args]
-    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     if result.returncode != 0:
         lines = [line for line in result.stdout.splitlines() if line.strip() and "WARNING" not in line]
         detail = lines[-1] if lines else f"exit status {result.returncode}"
@@ -74,9 +74,7 @@ def run_pip(python: Path, args: list[str], what: str) -> None:
 
 def ensure_pants_venv() -> Path:
     """Stage 1: the venv with Pants, keyed by the requirements' content and the interpreter."""
-    fingerprint = hashlib.sha256(
-        PANTS_REQUIREMENTS.read_bytes() + sys.version.encode()
-    ).hexdigest()[:16]
+    fingerprint = hashlib.sha256(PANTS_REQUIREMENTS.read_bytes() + sys.version.encode()).hexdigest()[:16]
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
     target = root / f"pants-venv-{fingerprint}"
@@ -121,8 +119,8 @@ def pinned_tools(buildroot: Path) -> dict[str, tuple[str, str, int]]:
     for tool in ("pex-cli", "protoc"):
         try:
             (entry,) = config[tool]["known_versions"]
-        except (KeyError, ValueError):
-            raise BootstrapError(f"pants.toml: [{tool}] needs exactly one known_versions entry")
+        except (KeyError, ValueError) as error:
+            raise BootstrapError(f"pants.toml: [{tool}] needs exactly one known_versions entry") from error
         version, _platform, sha256, size = entry.split("|")
         pins[tool] = (version.lstrip("v"), sha256, int(size))
     return pins
@@ -152,7 +150,12 @@ def build_pex_cli(version: str, target: Path, workdir: Path) -> None:
     )
     subprocess.run(
         [
-            str(builder / "bin" / "pex"), f"pex=={version}", "-c", "pex", "-o", str(target),
+            str(builder / "bin" / "pex"),
+            f"pex=={version}",
+            "-c",
+            "pex",
+            "-o",
+            str(target),
             "--python-shebang=/usr/bin/env python3",
         ],
         check=True,
