@@ -199,6 +199,8 @@ def test_connector_deployment_service_and_config(rendered):
         "8000",
         "--prometheus_port",
         "9090",
+        "--modules",
+        "k8s_operator_connector.connectors",
     ]
     assert container["readinessProbe"]["grpc"] == {"port": 8000}
     env = {e["name"]: e["value"] for e in container["env"]}
