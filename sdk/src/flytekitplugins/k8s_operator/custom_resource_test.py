@@ -5,10 +5,8 @@ import pytest
 from flytekit import kwtypes, workflow
 from flytekit.extend.backend.base_connector import (
     AsyncConnectorBase,
-    ConnectorRegistry,
     Resource,
     ResourceMeta,
-    TaskCategory,
 )
 from flytekit.models.core.execution import TaskExecutionPhase
 from flytekit.models.literals import LiteralMap
@@ -17,6 +15,7 @@ from google.protobuf import json_format
 
 from flyte_k8s_operator.v1 import custom_resource_pb2
 from flytekitplugins.k8s_operator import ConditionError, CustomResourceTask, ManifestError
+from flytekitplugins.k8s_operator.conftest import registered
 from flytekitplugins.k8s_operator.manifest import render_manifest
 
 JOB_YAML = """
@@ -174,10 +173,8 @@ class _FakeConnector(AsyncConnectorBase):
 @pytest.fixture
 def fake_connector() -> Iterator[_FakeConnector]:
     connector = _FakeConnector()
-    ConnectorRegistry.register(connector, override=True)
-    yield connector
-    ConnectorRegistry._REGISTRY.pop(TaskCategory(name="custom_resource", version=1), None)
-    ConnectorRegistry._METADATA.pop(connector.name, None)
+    with registered(connector):
+        yield connector
 
 
 def test_local_run_goes_through_the_connector(fake_connector: _FakeConnector) -> None:

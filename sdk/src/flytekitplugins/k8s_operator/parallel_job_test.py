@@ -10,10 +10,8 @@ from flytekit.core.context_manager import ExecutionState
 from flytekit.exceptions.system import FlyteConnectorNotFound
 from flytekit.extend.backend.base_connector import (
     AsyncConnectorBase,
-    ConnectorRegistry,
     Resource,
     ResourceMeta,
-    TaskCategory,
 )
 from flytekit.models.core.execution import TaskExecutionPhase
 from flytekit.models.literals import LiteralMap
@@ -31,6 +29,7 @@ from flytekitplugins.k8s_operator import (
     gather,
     share,
 )
+from flytekitplugins.k8s_operator.conftest import registered
 
 IMAGE = "ghcr.io/example/app:1.0.0"
 
@@ -294,10 +293,8 @@ class _FakeConnector(AsyncConnectorBase):
 @pytest.fixture
 def fake_connector() -> Iterator[_FakeConnector]:
     connector = _FakeConnector()
-    ConnectorRegistry.register(connector, override=True)
-    yield connector
-    ConnectorRegistry._REGISTRY.pop(TaskCategory(name="parallel_job", version=1), None)
-    ConnectorRegistry._METADATA.pop(connector.name, None)
+    with registered(connector):
+        yield connector
 
 
 def test_local_run_goes_through_the_connector(fake_connector: _FakeConnector) -> None:
