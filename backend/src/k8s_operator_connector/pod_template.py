@@ -9,13 +9,12 @@ primary container receives the task container's settings and comes first.
 
 from __future__ import annotations
 
-import base64
 import copy
 from typing import Any
 
 from flytekit.models import task as task_models
-from google.protobuf import text_format
 
+from k8s_operator_connector.flyte_secrets import SecretRequestError, injection_metadata
 from k8s_operator_connector.plugin import InvalidTaskError, TaskRequest
 
 _RESOURCE_NAMES = {
@@ -24,8 +23,6 @@ _RESOURCE_NAMES = {
     task_models.Resources.ResourceName.MEMORY: "memory",
     task_models.Resources.ResourceName.EPHEMERAL_STORAGE: "ephemeral-storage",
 }
-SECRETS_LABEL = "inject-flyte-secrets"
-_SECRET_ANNOTATION_PREFIX = "flyte.secrets/s"
 
 
 def resources_dict(resources: task_models.Resources | None) -> dict[str, dict[str, str]]:
@@ -40,16 +37,14 @@ def resources_dict(resources: task_models.Resources | None) -> dict[str, dict[st
     return result
 
 
-def secret_annotations(template: task_models.TaskTemplate) -> dict[str, str]:
-    """The annotations Flyte's secret-injection webhook reads (as propeller writes them)."""
+def secret_injection(template: task_models.TaskTemplate) -> tuple[dict[str, str], dict[str, str]]:
+    """(labels, annotations) for Flyte's secret webhook, exactly as propeller writes them."""
     security = template.security_context
-    secrets = list(security.secrets or []) if security is not None else []
-    annotations = {}
-    for index, secret in enumerate(secrets):
-        text = text_format.MessageToString(secret.to_flyte_idl(), as_one_line=False)
-        encoded = base64.b32encode(text.encode()).decode().rstrip("=")
-        annotations[f"{_SECRET_ANNOTATION_PREFIX}{index}"] = encoded
-    return annotations
+    secrets = [secret.to_flyte_idl() for secret in (security.secrets or [])] if security is not None else []
+    try:
+        return injection_metadata(secrets)
+    except SecretRequestError as error:
+        raise InvalidTaskError(error.field_name, str(error).split(": ", 1)[1]) from error
 
 
 def render_args(args: list[str], output_prefix: str) -> list[str]:
@@ -141,8 +136,8 @@ def worker_pod_template(request: TaskRequest, extra_env: dict[str, str]) -> dict
         pod_spec.setdefault("serviceAccountName", context.service_account)
     metadata["labels"].update(context.labels)
     metadata["annotations"].update(context.annotations)
-    secrets = secret_annotations(template)
-    if secrets:
-        metadata["labels"][SECRETS_LABEL] = "true"
-        metadata["annotations"].update(secrets)
+    # Propeller unions the secret annotations and the webhook's label over the execution's own.
+    secret_labels, secret_annotations = secret_injection(template)
+    metadata["labels"].update(secret_labels)
+    metadata["annotations"].update(secret_annotations)
     return {"metadata": metadata, "spec": pod_spec}
