@@ -18,7 +18,7 @@ SDK_INIT = "sdk/src/flytekitplugins/k8s_operator/__init__.py"
 SDK_DIR = "sdk/src/flytekitplugins/k8s_operator"
 PLUGINS_DIR = "backend/src/k8s_operator_connector/plugins"
 DEMO_PACKAGE = "demo/src/flyte_operator_demo"
-# The Flyte configuration, in its four identical copies (bundle_test checks they stay identical).
+# The Flyte configuration, in its four identical copies (routing_test checks they stay identical).
 FLYTE_CONFIGS = (
     "operator_bundle/config/flyte/propeller-connector.yaml",
     "operator_bundle/config/flyte/helm-values.yaml",
@@ -153,10 +153,6 @@ def _edits(names: PluginNames) -> dict[str, list[tuple[str, Callable[[str, str],
             lambda text, path: insert_above_marker(
                 text, "new-plugin: routed task types", [f"{n.name}: connector-service"], path
             ),
-        ),
-        (
-            f"supportedTaskTypes += {n.name}",
-            lambda text, path: insert_above_marker(text, "new-plugin: supported task types", [f"- {n.name}"], path),
         ),
     ]
     edits: dict[str, list[tuple[str, Callable[[str, str], str]]]] = {

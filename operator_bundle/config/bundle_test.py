@@ -1,4 +1,4 @@
-"""The rendered bundle: labels, namespace, images, RBAC, security, CRD schema, Flyte routing."""
+"""The rendered bundle: labels, namespace, images, RBAC, security, CRD schema (Flyte routing: routing_test)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,6 @@ PLUGIN_RULES = {
     for plugin in available_plugins().values()
     for resource in plugin.watch_resources(ConnectorSettings())
 }
-CONNECTOR_ENDPOINT = "dns:///flyte-k8s-operator-connector.flyte.svc.cluster.local:8000"
 # The only cluster-wide reads/writes the operator and connector need (see rbac/*.yaml).
 ALLOWED_RULES = {
     "parallel-job-operator": {
@@ -91,14 +90,6 @@ def _one(objects, kind, name):
     matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
     assert len(matches) == 1, f"expected one {kind} {name}"
     return matches[0]
-
-
-def _flyte_config(objects):
-    return [
-        o
-        for o in objects
-        if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "flyte-propeller-config"
-    ]
 
 
 def _containers(objects):
@@ -345,41 +336,6 @@ def test_crd_schema_accepts_the_status_the_operator_writes():
     }
     sample = yaml.safe_load((CONFIG_DIR / "samples" / "parallel_job.yaml").read_text())
     assert _validate({**sample, "status": status}, schema) == []
-
-
-def _routing(config: dict[str, Any]) -> None:
-    """Exactly our task types go to the connector Service, whose DNS name and port match."""
-    plugins = config["tasks"]["task-plugins"]
-    assert "connector-service" in plugins["enabled-plugins"]
-    routed = sorted(t for t, plugin in plugins["default-for-task-types"].items() if plugin == "connector-service")
-    assert routed == sorted(TASK_TYPES)
-    connector = config["plugins"]["connector-service"]
-    assert sorted(connector["supportedTaskTypes"]) == sorted(TASK_TYPES)
-    assert connector["defaultConnector"]["endpoint"] == CONNECTOR_ENDPOINT
-    assert connector["defaultConnector"]["insecure"] is True
-
-
-def test_propeller_config_routes_our_task_types_to_the_service():
-    source = yaml.safe_load((CONFIG_DIR / "flyte" / "propeller-connector.yaml").read_text())
-    _routing(source)
-    helm = yaml.safe_load((CONFIG_DIR / "flyte" / "helm-values.yaml").read_text())
-    assert helm["configuration"]["inline"] == source
-    for flavour, name in (("sandbox", "flyte-sandbox-config"), ("binary", "flyte-binary-config")):
-        (config_map,) = render(f"flyte/{flavour}")
-        assert config_map["metadata"]["name"] == name
-        assert yaml.safe_load(config_map["data"]["200-k8s-operator-connector.yaml"]) == source
-    # The endpoint names the Service the bundle creates, in the namespace it creates it in.
-    service = _one(render("default"), "Service", "flyte-k8s-operator-connector")
-    host, port = CONNECTOR_ENDPOINT.removeprefix("dns:///").split(":")
-    assert host == f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc.cluster.local"
-    assert int(port) in [p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc"]
-
-
-def test_only_the_sandbox_overlay_carries_the_propeller_config():
-    sandbox = _flyte_config(render("overlays/sandbox"))
-    assert [c["metadata"]["name"] for c in sandbox] == ["flyte-sandbox-config"]
-    assert _flyte_config(render("overlays/production")) == []
-    assert _flyte_config(render("default")) == []
 
 
 def test_every_kustomization_dir_has_its_files():

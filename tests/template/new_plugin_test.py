@@ -133,7 +133,6 @@ def test_the_shared_files_are_extended(generated: Path) -> None:
     ]
     assert all(config == inline[0] for config in inline), "the four Flyte configurations differ"
     assert inline[0]["tasks"]["task-plugins"]["default-for-task-types"]["job_set"] == "connector-service"
-    assert inline[0]["plugins"]["connector-service"]["supportedTaskTypes"][-1] == "job_set"
 
 
 @pytest.mark.parametrize(
