@@ -4,7 +4,8 @@ Image, rendered ``pyflyte-execute`` args, environment, resources and secret requ
 come from the TaskTemplate (propeller renders the args' ``{{.input}}``-style
 placeholders before CreateTask; anything left is rendered here against the output
 prefix). A task's own pod template (``pod_template=`` in flytekit) is honoured: its
-primary container receives the task container's settings and comes first.
+primary container receives the task container's settings, comes first, and is renamed
+to the name the plugin's operator requires (as Flyte's Kubeflow plugins rename it).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ _RESOURCE_NAMES = {
     task_models.Resources.ResourceName.MEMORY: "memory",
     task_models.Resources.ResourceName.EPHEMERAL_STORAGE: "ephemeral-storage",
 }
+DEFAULT_PRIMARY_CONTAINER = "worker"
 
 
 def resources_dict(resources: task_models.Resources | None) -> dict[str, dict[str, str]]:
@@ -99,10 +101,21 @@ def task_container(request: TaskRequest, name: str, extra_env: dict[str, str]) -
     return spec
 
 
-def _pod_template_primary(request: TaskRequest, pod_spec: dict[str, Any], extra_env: dict[str, str]) -> dict[str, Any]:
+def _containers(pod_spec: Any) -> list[dict[str, Any]]:
+    if not isinstance(pod_spec, dict):
+        raise InvalidTaskError("k8s_pod.pod_spec", "must be a PodSpec mapping")
+    containers = pod_spec.get("containers")
+    if not isinstance(containers, list) or not all(isinstance(c, dict) for c in containers):
+        raise InvalidTaskError("k8s_pod.pod_spec.containers", "must be a list of container mappings")
+    return containers
+
+
+def _pod_template_primary(
+    request: TaskRequest, pod_spec: dict[str, Any], extra_env: dict[str, str], primary_name: str
+) -> dict[str, Any]:
     """A task with a pod template: flytekit put the task's container into it as the primary."""
     name = (request.template.config or {}).get("primary_container_name") or ""
-    containers = pod_spec.get("containers") or []
+    containers = _containers(pod_spec)
     primary = next((c for c in containers if c.get("name") == name), None)
     if primary is None:
         raise InvalidTaskError(
@@ -110,27 +123,43 @@ def _pod_template_primary(request: TaskRequest, pod_spec: dict[str, Any], extra_
         )
     if not primary.get("image"):
         raise InvalidTaskError("container.image", "empty; set container_image on the task")
+    others = [c for c in containers if c is not primary]
+    if primary_name and any(c.get("name") == primary_name for c in others):
+        raise InvalidTaskError(
+            "k8s_pod.pod_spec.containers",
+            f"another container is named {primary_name!r}, the name this task type gives the task's own "
+            f"container {name!r}; rename that container",
+        )
     primary = dict(primary)
+    # Like flyteplugins' kfoperators (OverridePrimaryContainerName): the operator's name wins.
+    primary["name"] = primary_name or name
     primary["args"] = render_args(list(primary.get("args") or []), request.output_prefix)
     primary["env"] = _merge_env(list(primary.get("env") or []), {**request.context.environment, **extra_env})
-    pod_spec["containers"] = [primary, *(c for c in containers if c.get("name") != name)]
+    pod_spec["containers"] = [primary, *others]
     return primary
 
 
-def worker_pod_template(request: TaskRequest, extra_env: dict[str, str]) -> dict[str, Any]:
-    """A PodTemplateSpec whose first container runs the task."""
+def worker_pod_template(
+    request: TaskRequest, extra_env: dict[str, str], primary_container_name: str = DEFAULT_PRIMARY_CONTAINER
+) -> dict[str, Any]:
+    """A PodTemplateSpec whose first container runs the task.
+
+    The task's container is named ``primary_container_name`` (what the operator requires),
+    with or without a pod template; an empty name keeps the pod template's own name.
+    """
     template = request.template
     context = request.context
     metadata: dict[str, Any] = {"labels": {}, "annotations": {}}
     if template.k8s_pod is not None:
         pod_spec = copy.deepcopy(template.k8s_pod.pod_spec or {})
-        _pod_template_primary(request, pod_spec, extra_env)
+        _pod_template_primary(request, pod_spec, extra_env, primary_container_name)
         pod_metadata = template.k8s_pod.metadata
         if pod_metadata is not None:
             metadata["labels"].update(pod_metadata.labels or {})
             metadata["annotations"].update(pod_metadata.annotations or {})
     else:
-        pod_spec = {"containers": [task_container(request, "worker", extra_env)]}
+        name = primary_container_name or DEFAULT_PRIMARY_CONTAINER
+        pod_spec = {"containers": [task_container(request, name, extra_env)]}
     pod_spec.setdefault("restartPolicy", "Never")
     if context.service_account:
         pod_spec.setdefault("serviceAccountName", context.service_account)

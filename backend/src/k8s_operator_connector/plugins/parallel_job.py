@@ -25,6 +25,8 @@ from k8s_operator_connector.pod_template import worker_pod_template
 from k8s_operator_connector.settings import ConnectorSettings
 
 PARALLEL_JOB = ResourceType("workloads.example.com", "v1alpha1", "paralleljobs", "ParallelJob")
+# The operator runs (and sets WORKER_INDEX in) the container of this name; see docs/operator.md.
+WORKER_CONTAINER = "worker"
 MAX_WORKERS = 1000
 MAX_RESTARTS = 100
 _RESTART_POLICIES = {
@@ -82,7 +84,7 @@ class ParallelJobPlugin(OperatorPlugin):
             )
         # The SDK's share()/gather() pass values between workers under this prefix.
         exchange = f"{request.output_prefix.rstrip('/')}/exchange"
-        template = worker_pod_template(request, {EXCHANGE_PREFIX_ENV: exchange})
+        template = worker_pod_template(request, {EXCHANGE_PREFIX_ENV: exchange}, WORKER_CONTAINER)
         worker = template["spec"]["containers"][0]
         if config.HasField("worker_resources"):
             worker["resources"] = {

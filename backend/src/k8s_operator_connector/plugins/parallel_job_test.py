@@ -82,7 +82,8 @@ def test_a_task_pod_template_is_honoured():
     with pytest.raises(InvalidTaskError, match="no container named 'main'"):
         build(k8s_pod=pod, config={"primary_container_name": "main"})
     spec = built.manifest["spec"]["template"]["spec"]
-    assert [c["name"] for c in spec["containers"]] == ["primary", "sidecar"]
+    # The primary becomes the container the operator runs ("worker"), first in the list.
+    assert [c["name"] for c in spec["containers"]] == ["worker", "sidecar"]
     assert spec["containers"][0]["image"] == "ghcr.io/example/demo:1"
     primary = spec["containers"][0]
     assert primary["volumeMounts"] == [{"name": "data", "mountPath": "/data"}]
@@ -91,6 +92,21 @@ def test_a_task_pod_template_is_honoured():
     assert env["FROM_TEMPLATE"] == "1" and env["FLYTE_K8S_OPERATOR_EXCHANGE_PREFIX"] == "s3://bucket/out/exchange"
     assert spec["tolerations"] == [{"key": "gpu", "operator": "Exists"}]
     assert built.manifest["spec"]["template"]["metadata"]["labels"]["tier"] == "gpu"
+
+
+def test_a_sidecar_named_like_the_operators_container_is_refused():
+    pod = task_models.K8sPod(
+        pod_spec={"containers": [{"name": "primary", "image": "app:1"}, {"name": "worker", "image": "busybox"}]}
+    )
+    with pytest.raises(InvalidTaskError, match="another container is named 'worker'") as raised:
+        build(k8s_pod=pod, config={"primary_container_name": "primary"})
+    assert raised.value.field_name == "k8s_pod.pod_spec.containers"
+
+
+@pytest.mark.parametrize("pod_spec", [["not", "a", "mapping"], {"containers": "x"}, {"containers": ["x"]}])
+def test_a_malformed_pod_template_names_the_field(pod_spec):
+    with pytest.raises(InvalidTaskError, match="k8s_pod.pod_spec"):
+        build(k8s_pod=task_models.K8sPod(pod_spec=pod_spec), config={"primary_container_name": "primary"})
 
 
 def test_secret_requests_become_the_webhook_label_and_annotations():
