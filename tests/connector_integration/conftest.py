@@ -49,8 +49,10 @@ def settings_for(api: KubeEmulator, tmp_path: Path, **overrides: Any) -> Connect
         default_namespace=NAMESPACE,
         api=ApiSettings(kubeconfig=str(kubeconfig), max_retries=3, timeout_seconds=10),
         log_links=(
-            LogLinkTemplate("kubectl", "kubectl logs -n {namespace} {podName}"),
-            LogLinkTemplate("dashboard", "https://grafana.example.com/d/{namespace}/{name}", ("running",)),
+            LogLinkTemplate("kubectl", "kubectl logs -n {{ .namespace }} {{ .podName }}"),
+            LogLinkTemplate(
+                "dashboard", "https://grafana.example.com/d/{{ .namespace }}/{{ .objectName }}", ("running",)
+            ),
         ),
         custom_resource=CustomResourceSettings(allowed_kinds=(AllowedKind("batch", "v1", "Job", "jobs"),)),
         cleanup_interval_seconds=0.1,

@@ -58,8 +58,8 @@ def connector_config(kubeconfig: Path, **overrides: Any) -> dict[str, Any]:
         "staleAfterSeconds": 300,
         "api": api,
         "logLinks": [
-            {"name": "kubectl", "template": "kubectl logs -n {namespace} {podName}"},
-            {"name": "dashboard", "template": "https://grafana.example.com/d/{namespace}/{name}"},
+            {"name": "kubectl", "template": "kubectl logs -n {{ .namespace }} {{ .podName }}"},
+            {"name": "dashboard", "template": "https://grafana.example.com/d/{{ .namespace }}/{{ .objectName }}"},
         ],
         "customResource": {
             "allowedKinds": [{"group": "batch", "version": "v1", "kind": "Job", "plural": "jobs"}],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ from flytekit.models.task import TaskExecutionMetadata, TaskTemplate
 
 from k8s_operator_connector.api_errors import create_failure, is_quota_exceeded, observe_failure
 from k8s_operator_connector.kube_api import KubeApiError
-from k8s_operator_connector.log_links import render_log_links
+from k8s_operator_connector.log_links import LinkSubject, render_log_links
 from k8s_operator_connector.object_cache import ObjectCache, Tracked
 from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
 from k8s_operator_connector.resource_meta import OperatorResourceMeta
@@ -100,6 +101,7 @@ class OperatorConnector(AsyncConnectorBase):
             namespace=context.namespace,
             name=context.name,
             task_execution_id=context.task_execution_id,
+            task_id=_task_id(template),
         )
         cache = self._cache(meta)
         created = self._create_or_adopt(built, manifest, meta, cache)
@@ -234,9 +236,8 @@ class OperatorConnector(AsyncConnectorBase):
 
     def _resource(self, meta: OperatorResourceMeta, observation: Observation) -> Resource:
         settings = self.runtime.settings
-        links = render_log_links(
-            settings.log_links, observation, meta.namespace, meta.name, meta.task_execution_id, settings.max_log_links
-        )
+        subject = LinkSubject(meta.namespace, meta.name, meta.task_execution_id, meta.task_id)
+        links = render_log_links(settings.log_links, observation, subject, settings.max_log_links, time.time())
         info = {"kind": meta.kind, "namespace": meta.namespace, "name": meta.name, **dict(observation.info)}
         return Resource(phase=observation.phase, message=observation.message, log_links=links, custom_info=info)
 
@@ -268,6 +269,14 @@ class OperatorConnector(AsyncConnectorBase):
             self._watching = True
             self.runtime.start_watching(self.plugin.watch_resources(self.runtime.settings), self.plugin.observe)
         return self.runtime.cache_for(meta.resource, meta.namespace, self.plugin.observe)
+
+
+def _task_id(template: TaskTemplate) -> str:
+    """ "project/domain/name/version" of the task, for log links ("" when the template has no id)."""
+    task = template.id
+    if task is None:
+        return ""
+    return f"{task.project}/{task.domain}/{task.name}/{task.version}"
 
 
 def _with_identity(manifest: dict[str, Any], context: TaskContext) -> dict[str, Any]:

@@ -9,6 +9,8 @@ with their last observation, so a late GetTask still gets the truth.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import logging
 import random
 import threading
@@ -50,6 +52,20 @@ class Tombstone:
 def _key(obj: Mapping[str, Any]) -> Key:
     metadata = obj.get("metadata") or {}
     return (metadata.get("namespace") or "", metadata.get("name") or "")
+
+
+def created_at(obj: Mapping[str, Any]) -> float:
+    """metadata.creationTimestamp in Unix seconds; 0 when absent or not RFC 3339."""
+    stamp = (obj.get("metadata") or {}).get("creationTimestamp")
+    if not isinstance(stamp, str):
+        return 0.0
+    try:
+        moment = datetime.datetime.fromisoformat(stamp)
+    except ValueError:
+        return 0.0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
 
 
 class ObjectCache:
@@ -140,7 +156,7 @@ class ObjectCache:
 
     def _store(self, key: Key, obj: Mapping[str, Any]) -> Tracked:
         uid = (obj.get("metadata") or {}).get("uid") or ""
-        observation = self._observe(obj)
+        observation = self._observation(obj)
         previous = self._objects.get(key)
         terminal_since = None
         if observation.terminal:
@@ -182,7 +198,13 @@ class ObjectCache:
                 self._store(key, obj)
 
     def _store_only(self, obj: Mapping[str, Any], tracked: Tracked) -> Tracked:
-        return Tracked(tracked.uid, self._observe(obj), tracked.terminal_since)
+        return Tracked(tracked.uid, self._observation(obj), tracked.terminal_since)
+
+    def _observation(self, obj: Mapping[str, Any]) -> Observation:
+        observation = self._observe(obj)
+        if observation.created_at:
+            return observation
+        return dataclasses.replace(observation, created_at=created_at(obj))
 
     # -- the watch loop ----------------------------------------------------------------
 

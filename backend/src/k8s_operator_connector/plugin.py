@@ -45,14 +45,20 @@ class Observation:
     pods: tuple[str, ...] = ()
     # Small facts shown as the task's custom info, e.g. worker counts.
     info: tuple[tuple[str, Any], ...] = ()
+    # The worker pods' primary container, for log links ({{ .containerName }}).
+    container: str = ""
+    # When the object was created (Unix seconds; 0: unknown); the machinery fills it in.
+    created_at: float = 0.0
 
     @property
     def terminal(self) -> bool:
         return self.phase in TERMINAL_PHASES
 
     @staticmethod
-    def of(phase: Phase, message: str = "", pods: tuple[str, ...] = (), **info: Any) -> Observation:
-        return Observation(phase, message[:MAX_MESSAGE_LENGTH], pods, tuple(sorted(info.items())))
+    def of(
+        phase: Phase, message: str = "", pods: tuple[str, ...] = (), *, container: str = "", **info: Any
+    ) -> Observation:
+        return Observation(phase, message[:MAX_MESSAGE_LENGTH], pods, tuple(sorted(info.items())), container)
 
 
 @dataclass(frozen=True)

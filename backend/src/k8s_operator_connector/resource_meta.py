@@ -31,6 +31,8 @@ class OperatorResourceMeta(ResourceMeta):
     name: str
     uid: str = ""
     task_execution_id: str = ""
+    #: "project/domain/name/version" of the task, for log links.
+    task_id: str = ""
     #: Set when create ended the task without an object: the final phase and why.
     failure_phase: int = 0
     failure_message: str = ""

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from k8s_operator_connector.log_template import LogTemplate, TemplateError, parse_template
+
 CONFIG_ENV = "K8S_OPERATOR_CONNECTOR_CONFIG"
 ALL_TASK_TYPES = (
     "parallel_job",
@@ -24,8 +26,6 @@ ALL_TASK_TYPES = (
 )
 LOG_LINK_PHASES = ("pending", "running", "succeeded", "failed")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_PLACEHOLDER = re.compile(r"\{([A-Za-z]+)\}")
-LOG_LINK_PLACEHOLDERS = frozenset({"namespace", "name", "podName", "taskExecutionId", "workerIndex"})
 
 
 class SettingsError(ValueError):
@@ -44,13 +44,19 @@ class ApiSettings:
 
 @dataclass(frozen=True)
 class LogLinkTemplate:
+    """A ``logLinks`` entry; the template is checked when it is made (TemplateError)."""
+
     name: str
     template: str
     phases: tuple[str, ...] = LOG_LINK_PHASES
+    parsed: LogTemplate = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parsed", parse_template(self.template))
 
     @property
     def per_pod(self) -> bool:
-        return "{podName}" in self.template or "{workerIndex}" in self.template
+        return self.parsed.per_pod
 
 
 @dataclass(frozen=True)
@@ -166,12 +172,10 @@ def _log_link(reader: _Reader) -> LogLinkTemplate:
     template = reader.get("template", str, "")
     if not name or not template:
         raise SettingsError(f"{reader.where} needs a non-empty name and template")
-    unknown = set(_PLACEHOLDER.findall(template)) - LOG_LINK_PLACEHOLDERS
-    if unknown:
-        raise SettingsError(
-            f"{reader.where}.template uses unknown placeholder {{{sorted(unknown)[0]}}}; "
-            f"allowed: {', '.join('{' + p + '}' for p in sorted(LOG_LINK_PLACEHOLDERS))}"
-        )
+    try:
+        parse_template(template)
+    except TemplateError as error:
+        raise SettingsError(f"{reader.where}.template (log link {name!r}): {error}") from error
     phases = reader.strings("phases", LOG_LINK_PHASES)
     bad = [phase for phase in phases if phase not in LOG_LINK_PHASES]
     if bad:

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from k8s_operator_connector.settings import ALL_TASK_TYPES, CONFIG_ENV, SettingsError, load_settings, parse_settings
@@ -10,7 +12,7 @@ staleAfterSeconds: 60
 api: {qps: 20, burst: 40, timeoutSeconds: 10, maxRetries: 3}
 logLinks:
   - name: kubectl
-    template: "kubectl logs -n {namespace} {podName}"
+    template: "kubectl logs -n {{ .namespace }} {{ .podName }}"
     phases: [running, failed]
 customResource:
   allowedKinds:
@@ -48,7 +50,14 @@ def test_a_full_file(tmp_path):
         ({"api": {"burst": 0}}, "api.burst must be >= 1"),
         ({"namespaces": ["Not_A_Namespace"]}, "namespaces must be a DNS-1123 label"),
         ({"taskTypes": ["spark"]}, "taskTypes has 'spark'"),
-        ({"logLinks": [{"name": "x", "template": "{pod}"}]}, "unknown placeholder {pod}"),
+        (
+            {"logLinks": [{"name": "x", "template": "{{ .pod }}"}]},
+            "logLinks[0].template (log link 'x'): {{ .pod }} is not a known variable",
+        ),
+        (
+            {"logLinks": [{"name": "x", "template": "kubectl logs {podName}"}]},
+            "logLinks[0].template (log link 'x'): {podName} is the connector's old placeholder syntax",
+        ),
         ({"logLinks": [{"name": "x", "template": "t", "phases": ["done"]}]}, "logLinks[0].phases has 'done'"),
         ({"customResource": {"allowedKinds": [{"kind": "Job"}]}}, "needs version, kind and plural"),
         ({"staleAfterSeconds": True}, "staleAfterSeconds must be int or float"),
@@ -56,7 +65,7 @@ def test_a_full_file(tmp_path):
     ],
 )
 def test_invalid_settings_name_the_key(document, message):
-    with pytest.raises(SettingsError, match=message.replace("[", r"\[").replace("{", r"\{")):
+    with pytest.raises(SettingsError, match=re.escape(message)):
         parse_settings(document)
 
 

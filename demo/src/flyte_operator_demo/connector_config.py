@@ -18,8 +18,11 @@ def demo_connector_config(kubeconfig: Path | None, namespace: str = DEFAULT_NAME
     config: dict[str, Any] = {
         "defaultNamespace": namespace,
         "logLinks": [
-            {"name": "kubectl logs", "template": "kubectl logs -n {namespace} {podName}"},
-            {"name": "objects", "template": "kubectl get -n {namespace} paralleljobs,jobs,pods | grep {name}"},
+            {"name": "kubectl logs", "template": "kubectl logs -n {{ .namespace }} {{ .podName }}"},
+            {
+                "name": "objects",
+                "template": "kubectl get -n {{ .namespace }} paralleljobs,jobs,pods | grep {{ .objectName }}",
+            },
         ],
         "customResource": {
             "allowedKinds": [{"group": "batch", "version": "v1", "kind": "Job", "plural": "jobs"}],

@@ -67,6 +67,15 @@ def parse_parallel_job(custom: Mapping[str, Any] | None) -> ParallelJob:
     return config
 
 
+def _primary_container(spec: Mapping[str, Any]) -> str:
+    """The name of the worker pods' first container (the task's), "" when the spec has none."""
+    template = spec.get("template")
+    pod_spec = template.get("spec") if isinstance(template, Mapping) else None
+    containers = pod_spec.get("containers") if isinstance(pod_spec, Mapping) else None
+    first = containers[0] if isinstance(containers, list) and containers else None
+    return str(first.get("name") or "") if isinstance(first, Mapping) else ""
+
+
 class ParallelJobPlugin(OperatorPlugin):
     task_type = PARALLEL_JOB_TASK_TYPE
     task_type_version = PARALLEL_JOB_TASK_TYPE_VERSION
@@ -121,24 +130,27 @@ class ParallelJobPlugin(OperatorPlugin):
             for worker in sorted(status.get("workers") or [], key=lambda w: int(w.get("index") or 0))
         )
         info = {"workers": workers, "running": running, "pending": pending, "succeeded": succeeded, "failed": failed}
+        container = _primary_container(spec)
+
+        def seen(flyte_phase: int, message: str) -> Observation:
+            return Observation.of(flyte_phase, message, pods, container=container, **info)
+
         phase = status.get("phase") or ""
         message = str(status.get("message") or "")
         if phase == "Succeeded":
-            return Observation.of(
-                TaskExecution.SUCCEEDED, message or f"{succeeded}/{workers} workers succeeded", pods, **info
-            )
+            return seen(TaskExecution.SUCCEEDED, message or f"{succeeded}/{workers} workers succeeded")
         if phase == "Failed":
             reason = str(status.get("reason") or "Failed")
             flyte_phase = TaskExecution.FAILED if reason in _PERMANENT_REASONS else TaskExecution.RETRYABLE_FAILED
-            return Observation.of(flyte_phase, f"{reason}: {message}" if message else reason, pods, **info)
+            return seen(flyte_phase, f"{reason}: {message}" if message else reason)
         if phase == "Running":
             progress = f"{running}/{workers} workers running, {succeeded} succeeded"
             if failed:
                 progress += f", {failed} failed"
-            return Observation.of(TaskExecution.RUNNING, progress, pods, **info)
+            return seen(TaskExecution.RUNNING, progress)
         if phase == "Pending":
-            return Observation.of(TaskExecution.INITIALIZING, f"{pending}/{workers} workers pending", pods, **info)
-        return Observation.of(TaskExecution.QUEUED, "waiting for the ParallelJob operator", pods, **info)
+            return seen(TaskExecution.INITIALIZING, f"{pending}/{workers} workers pending")
+        return seen(TaskExecution.QUEUED, "waiting for the ParallelJob operator")
 
     def watch_resources(self, settings: ConnectorSettings) -> list[ResourceType]:
         return [PARALLEL_JOB]
