@@ -1,0 +1,196 @@
+"""Who may call the connector: the bundle's NetworkPolicies against the pods Flyte really runs.
+
+Pod labels are Flyte's own, from flyteorg/flyte at tag v1.16.8 (commit
+51877f899c9f95e0cb5efe90444eb0c6c6ea48a9): docker/sandbox-bundled/manifests/complete-connector.yaml
+(Deployments flyte-sandbox and flyteconnector, as rendered) and the selector labels of
+charts/flyte-binary/templates/_helpers.tpl and charts/flyte-core/templates/_helpers.tpl.
+NetworkPolicy semantics: Kubernetes' networking.k8s.io/v1 API (a pod selected by an Ingress
+policy takes only what some rule admits; empty `from` or `ports` match everything; a
+podSelector peer without namespaceSelector means the policy's namespace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from bundle_test import render
+
+NAMESPACE = "flyte"
+ENTRY_POINTS = ("default", "overlays/sandbox", "overlays/production", "../../demo/sandbox")
+CONNECTOR_LABELS = {"app.kubernetes.io/name": "flyte-k8s-operator-connector"}
+OPERATOR_LABELS = {"app.kubernetes.io/name": "parallel-job-operator"}
+# Pods that run propeller.
+PROPELLER_PODS = {
+    "flyte-sandbox (complete-connector.yaml)": {
+        "app.kubernetes.io/component": "flyte-binary",
+        "app.kubernetes.io/instance": "flyte-sandbox",
+        "app.kubernetes.io/name": "flyte-sandbox",
+    },
+    "flyte-binary chart, release flyte-binary": {
+        "app.kubernetes.io/name": "flyte-binary",
+        "app.kubernetes.io/instance": "flyte-binary",
+        "app.kubernetes.io/component": "flyte-binary",
+    },
+    "flyte-core chart, flytepropeller, release flyte": {
+        "app.kubernetes.io/name": "flytepropeller",
+        "app.kubernetes.io/instance": "flyte",
+        "helm.sh/chart": "flyte-core-v1.16.8",
+        "app.kubernetes.io/managed-by": "Helm",
+    },
+}
+# Pods in Flyte's namespace that must not reach the connector's gRPC port.
+OTHER_PODS = {
+    "flyteconnector (complete-connector.yaml)": {
+        "app.kubernetes.io/instance": "flyte-sandbox",
+        "app.kubernetes.io/managed-by": "Helm",
+        "app.kubernetes.io/name": "flyteconnector",
+        "helm.sh/chart": "flyteconnector-v0.1.10",
+    },
+    "flyte-core chart, flyteadmin": {"app.kubernetes.io/name": "flyteadmin", "app.kubernetes.io/instance": "flyte"},
+    "flyte-core chart, flytepropeller-manager": {
+        "app.kubernetes.io/name": "flytepropeller-manager",
+        "app.kubernetes.io/instance": "flyte",
+    },
+    "the bundle's operator": {**OPERATOR_LABELS, "app.kubernetes.io/part-of": "flyte-operator-kit"},
+    "an unlabelled pod": {},
+}
+
+
+def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """A metav1.LabelSelector: matchLabels and matchExpressions, all must hold."""
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        holds = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not holds:
+            return False
+    return True
+
+
+def _port_matches(rule_ports: list[dict[str, Any]], port: int | str, named: dict[str, int]) -> bool:
+    """A named port means the target pod's container port of that name; TCP only here."""
+
+    def number(value: int | str) -> int:
+        return named[value] if isinstance(value, str) else value
+
+    return not rule_ports or any(
+        entry.get("protocol", "TCP") == "TCP" and ("port" not in entry or number(entry["port"]) == number(port))
+        for entry in rule_ports
+    )
+
+
+def _peer_matches(peer: Mapping[str, Any], namespace: str, labels: Mapping[str, str]) -> bool:
+    if "ipBlock" in peer:
+        return False  # pod traffic is judged by pod and namespace selectors here
+    if "namespaceSelector" in peer:
+        in_namespace = selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": namespace})
+    else:
+        in_namespace = namespace == NAMESPACE
+    return in_namespace and selects(peer.get("podSelector", {}), labels)
+
+
+def admits(
+    policies: list[dict[str, Any]],
+    target: Mapping[str, str],
+    port: int | str,
+    named: dict[str, int],
+    source: Mapping[str, str],
+    source_namespace: str = NAMESPACE,
+) -> bool:
+    selecting = [
+        policy
+        for policy in policies
+        if "Ingress" in policy["spec"].get("policyTypes", ["Ingress"])
+        and selects(policy["spec"]["podSelector"], target)
+    ]
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy["spec"].get("ingress", []):
+            peers = rule.get("from", [])
+            if _port_matches(rule.get("ports", []), port, named) and (
+                not peers or any(_peer_matches(peer, source_namespace, source) for peer in peers)
+            ):
+                return True
+    return False
+
+
+def _deployment(objects: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    (deployment,) = (o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == name)
+    return deployment
+
+
+def _named_ports(deployment: dict[str, Any]) -> dict[str, int]:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    return {port["name"]: port["containerPort"] for c in containers for port in c.get("ports", []) if "name" in port}
+
+
+@pytest.fixture(scope="module", params=ENTRY_POINTS)
+def rendered(request) -> list[dict[str, Any]]:
+    return render(request.param)
+
+
+def _policies(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == "NetworkPolicy"]
+
+
+def test_the_policies_select_the_bundles_pods(rendered):
+    policies = _policies(rendered)
+    assert {p["metadata"]["name"] for p in policies} == {"flyte-k8s-operator-connector", "parallel-job-operator"}
+    for name in ("flyte-k8s-operator-connector", "parallel-job-operator"):
+        pod_labels = _deployment(rendered, name)["spec"]["template"]["metadata"]["labels"]
+        (policy,) = (p for p in policies if p["metadata"]["name"] == name)
+        assert selects(policy["spec"]["podSelector"], pod_labels)
+        assert policy["metadata"]["namespace"] == NAMESPACE
+
+
+@pytest.mark.parametrize("pod", sorted(PROPELLER_PODS))
+def test_propeller_reaches_the_connectors_grpc_port(rendered, pod):
+    connector = _deployment(rendered, "flyte-k8s-operator-connector")
+    labels, named = connector["spec"]["template"]["metadata"]["labels"], _named_ports(connector)
+    assert admits(_policies(rendered), labels, "grpc", named, PROPELLER_PODS[pod])
+    assert admits(_policies(rendered), labels, named["grpc"], named, PROPELLER_PODS[pod])
+
+
+@pytest.mark.parametrize("pod", sorted(OTHER_PODS))
+def test_nothing_else_reaches_the_connectors_grpc_port(rendered, pod):
+    connector = _deployment(rendered, "flyte-k8s-operator-connector")
+    labels, named = connector["spec"]["template"]["metadata"]["labels"], _named_ports(connector)
+    policies = _policies(rendered)
+    assert not admits(policies, labels, "grpc", named, OTHER_PODS[pod])
+    # Propeller's labels in another namespace are not propeller.
+    assert not admits(policies, labels, "grpc", named, PROPELLER_PODS["flyte-binary chart, release flyte-binary"], "ml")
+    # No port other than gRPC and metrics.
+    for port in set(named.values()) - {named["grpc"], named["metrics"]}:
+        assert not admits(policies, labels, port, named, OTHER_PODS[pod])
+
+
+def test_prometheus_anywhere_reaches_the_metrics_port_only(rendered):
+    connector = _deployment(rendered, "flyte-k8s-operator-connector")
+    labels, named = connector["spec"]["template"]["metadata"]["labels"], _named_ports(connector)
+    prometheus = {"app.kubernetes.io/name": "prometheus"}
+    assert admits(_policies(rendered), labels, "metrics", named, prometheus, "monitoring")
+    assert not admits(_policies(rendered), labels, "grpc", named, prometheus, "monitoring")
+
+
+def test_nothing_reaches_the_operator(rendered):
+    operator = _deployment(rendered, "parallel-job-operator")
+    labels, named = operator["spec"]["template"]["metadata"]["labels"], _named_ports(operator)
+    for source in [*PROPELLER_PODS.values(), *OTHER_PODS.values()]:
+        for port in named.values():
+            assert not admits(_policies(rendered), labels, port, named, source)
+
+
+def test_the_model_admits_everything_without_a_policy_and_honours_expressions():
+    assert admits([], CONNECTOR_LABELS, 8000, {}, {})
+    expression = {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a"]}]}
+    assert selects(expression, {"tier": "a"}) and not selects(expression, {"tier": "b"})
+    assert not selects({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, {"tier": "a"})
