@@ -34,6 +34,8 @@ class PodRun:
     log: list[str] = field(default_factory=list)
     uploaded_at: float = 0.0
     uploaded_chunks: int = 0
+    # The container's previous termination, after an in-place restart (status lastState.terminated).
+    last_terminated: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -99,13 +101,13 @@ class JobWorker:
             if self.stop.is_set():
                 return
             if finished.exit_code is None:  # killed at the deadline
-                self._pod_finished(run, "Failed", 137, restarts, "DeadlineExceeded")
+                self._pod_finished(run, "Failed", 137, restarts, "DeadlineExceeded", finished.termination_message)
                 self._job_finished(
                     "Failed", "DeadlineExceeded", "Job was active longer than specified deadline", failures=failures + 1
                 )
                 return
             if finished.exit_code == 0:
-                self._pod_finished(run, "Succeeded", 0, restarts)
+                self._pod_finished(run, "Succeeded", 0, restarts, message=finished.termination_message)
                 self._job_finished(
                     "Complete",
                     "CompletionsReached",
@@ -116,15 +118,16 @@ class JobWorker:
                 return
             failures += 1
             if failures > backoff_limit:
-                self._pod_finished(run, "Failed", finished.exit_code, restarts)
+                self._pod_finished(run, "Failed", finished.exit_code, restarts, message=finished.termination_message)
                 self._job_finished(
                     "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit", failures=failures
                 )
                 return
             if restart_in_place:
                 restarts += 1
+                run.last_terminated = self._terminated(run, finished.exit_code, "", finished.termination_message)
             else:
-                self._pod_finished(run, "Failed", finished.exit_code, restarts)
+                self._pod_finished(run, "Failed", finished.exit_code, restarts, message=finished.termination_message)
 
     # ---------------------------------------------------------------- pods
 
@@ -151,7 +154,7 @@ class JobWorker:
     @staticmethod
     def _container_status(run: PodRun, restarts: int, state: dict[str, Any]) -> dict[str, Any]:
         container = run.pod["spec"]["containers"][0]
-        return {
+        status = {
             "name": container["name"],
             "image": container.get("image", ""),
             "imageID": "",
@@ -160,6 +163,21 @@ class JobWorker:
             "restartCount": restarts,
             "state": state,
         }
+        if run.last_terminated is not None:
+            status["lastState"] = {"terminated": run.last_terminated}
+        return status
+
+    @staticmethod
+    def _terminated(run: PodRun, exit_code: int, reason: str, message: str) -> dict[str, Any]:
+        terminated: dict[str, Any] = {
+            "exitCode": exit_code,
+            "reason": reason or ("Completed" if exit_code == 0 else "Error"),
+            "startedAt": run.started_at,
+            "finishedAt": _now(),
+        }
+        if message:
+            terminated["message"] = message
+        return terminated
 
     def _pod_running(self, run: PodRun, restarts: int) -> None:
         now = _now()
@@ -177,13 +195,10 @@ class JobWorker:
             },
         )
 
-    def _pod_finished(self, run: PodRun, phase: str, exit_code: int, restarts: int, reason: str = "") -> None:
-        terminated = {
-            "exitCode": exit_code,
-            "reason": reason or ("Completed" if exit_code == 0 else "Error"),
-            "startedAt": run.started_at,
-            "finishedAt": _now(),
-        }
+    def _pod_finished(
+        self, run: PodRun, phase: str, exit_code: int, restarts: int, reason: str = "", message: str = ""
+    ) -> None:
+        terminated = self._terminated(run, exit_code, reason, message)
         status: dict[str, Any] = {
             "phase": phase,
             "containerStatuses": [self._container_status(run, restarts, {"terminated": terminated})],

@@ -15,7 +15,14 @@ def kubelet(api: KubeEmulator) -> Iterator[Kubelet]:
         yield running
 
 
-def _job(name: str, code: str, backoff_limit: int = 0, restart_policy: str = "Never", **spec: object) -> dict:
+def _job(
+    name: str,
+    code: str,
+    backoff_limit: int = 0,
+    restart_policy: str = "Never",
+    container: dict | None = None,
+    **spec: object,
+) -> dict:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -37,6 +44,7 @@ def _job(name: str, code: str, backoff_limit: int = 0, restart_policy: str = "Ne
                                 {"name": "GREETING", "value": "hello"},
                                 {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                             ],
+                            **(container or {}),
                         }
                     ],
                 },
@@ -128,3 +136,79 @@ def test_process_free_mode_uses_the_policy(api):
         assert wait_until(lambda: _condition(api, "sim"), what="the job") == "Complete/CompletionsReached"
     assert attempts == [0, 1, 2]
     assert len(_pods(api, "sim")) == 3
+
+
+# Termination messages as the real kubelet produces them (see kube_emulator/kubelet/termination.py
+# for the upstream sources): the file's end (<= 4096 bytes) on success and failure, else with
+# FallbackToLogsOnError the end of the log (<= 80 lines, <= 2048 bytes) when the container failed.
+_WRITE_MESSAGE = "import os, sys; open(os.environ['TERMINATION_MESSAGE_PATH'], 'w').write({text}); sys.exit({code})"
+
+
+def _terminated(api: KubeEmulator, job: str) -> dict:
+    [pod] = _pods(api, job)
+    return pod["status"]["containerStatuses"][0]["state"]["terminated"]
+
+
+def test_the_termination_message_file_becomes_the_terminated_message(api, kubelet):
+    api.create(_job("says", _WRITE_MESSAGE.format(text="'KeyError: 1'", code=1)))
+    assert wait_until(lambda: _condition(api, "says"), what="the job to fail") == "Failed/BackoffLimitExceeded"
+    assert _terminated(api, "says")["message"] == "KeyError: 1"
+    api.create(_job("done", _WRITE_MESSAGE.format(text="'all good'", code=0)))
+    assert wait_until(lambda: _condition(api, "done"), what="the job") == "Complete/CompletionsReached"
+    assert _terminated(api, "done")["message"] == "all good"
+
+
+def test_a_long_termination_message_keeps_its_last_4096_bytes(api, kubelet):
+    api.create(_job("long-message", _WRITE_MESSAGE.format(text="'a' * 5000 + 'THE END'", code=1)))
+    assert wait_until(lambda: _condition(api, "long-message"), what="the job to fail") == "Failed/BackoffLimitExceeded"
+    message = _terminated(api, "long-message")["message"]
+    assert len(message.encode()) == 4096 and message.endswith("THE END")
+
+
+def test_without_a_message_the_file_policy_gives_none_and_fallback_gives_the_logs_end(api, kubelet):
+    code = "import sys; [print('line', i) for i in range(100)]; sys.exit(1)"
+    api.create(_job("silent", code))
+    api.create(_job("fallback", code, container={"terminationMessagePolicy": "FallbackToLogsOnError"}))
+    assert wait_until(lambda: _condition(api, "silent"), what="the job to fail") == "Failed/BackoffLimitExceeded"
+    assert wait_until(lambda: _condition(api, "fallback"), what="the job to fail") == "Failed/BackoffLimitExceeded"
+    assert "message" not in _terminated(api, "silent")
+    fallback = _terminated(api, "fallback")["message"]
+    assert fallback.splitlines() == [f"line {i}" for i in range(20, 100)]  # the last 80 lines
+
+
+def test_fallback_keeps_the_last_2048_bytes_and_not_on_success(api, kubelet):
+    fallback = {"terminationMessagePolicy": "FallbackToLogsOnError"}
+    api.create(_job("wide", "import sys; print('x' * 3000 + 'END'); sys.exit(1)", container=fallback))
+    api.create(_job("fine", "print('ok')", container=fallback))
+    assert wait_until(lambda: _condition(api, "wide"), what="the job to fail") == "Failed/BackoffLimitExceeded"
+    assert wait_until(lambda: _condition(api, "fine"), what="the job") == "Complete/CompletionsReached"
+    wide = _terminated(api, "wide")["message"]
+    assert len(wide.encode()) == 2048 and wide.endswith("END\n")
+    assert "message" not in _terminated(api, "fine")
+
+
+def test_an_empty_termination_message_path_gives_the_container_no_file(api, kubelet):
+    code = "import os, sys; sys.exit(7 if 'TERMINATION_MESSAGE_PATH' in os.environ else 0)"
+    api.create(_job("no-path", code, container={"terminationMessagePath": ""}))
+    assert wait_until(lambda: _condition(api, "no-path"), what="the job") == "Complete/CompletionsReached"
+
+
+def test_on_failure_restart_keeps_the_previous_message_in_last_state(api, kubelet):
+    code = _WRITE_MESSAGE.format(text="'attempt failed'", code=2)
+    api.create(_job("again", code, backoff_limit=1, restart_policy="OnFailure"))
+    assert wait_until(lambda: _condition(api, "again"), what="the job to fail") == "Failed/BackoffLimitExceeded"
+    [pod] = _pods(api, "again")
+    status = pod["status"]["containerStatuses"][0]
+    assert status["state"]["terminated"]["message"] == "attempt failed"
+    assert status["lastState"]["terminated"]["exitCode"] == 2
+    assert status["lastState"]["terminated"]["message"] == "attempt failed"
+
+
+def test_process_free_mode_writes_the_policys_termination_message(api):
+    def policy(pod: dict, attempt: int) -> PodOutcome:
+        return PodOutcome(exit_code=1, termination_message="TypeError: nope")
+
+    with Kubelet(api.api_client(), policy=policy):
+        api.create(_job("sim-message", "unused"))
+        assert wait_until(lambda: _condition(api, "sim-message"), what="the job") == "Failed/BackoffLimitExceeded"
+    assert _terminated(api, "sim-message")["message"] == "TypeError: nope"

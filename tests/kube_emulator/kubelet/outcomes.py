@@ -5,20 +5,25 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kube_emulator.kubelet import termination
+
 
 @dataclass(frozen=True)
 class PodOutcome:
-    """What a simulated container does: exit with `exit_code` after `duration` seconds, logging `log`."""
+    """What a simulated container does: exit with `exit_code` after `duration` seconds, logging `log`
+    and writing `termination_message` to its terminationMessagePath."""
 
     exit_code: int = 0
     duration: float = 0.0
     log: str = ""
+    termination_message: str = ""
 
 
 # Decides each attempt of a pod in process-free mode: (pod, attempt number from 0) -> outcome.
@@ -29,6 +34,7 @@ OutcomePolicy = Callable[[dict[str, Any], int], PodOutcome]
 class Finished:
     exit_code: int | None  # None when the container was killed (deadline or deletion)
     log: str
+    termination_message: str = ""  # state.terminated.message, as the kubelet computes it
 
 
 class ContainerRunner:
@@ -58,14 +64,20 @@ class SimulatedRunner(ContainerRunner):
         on_log: Callable[[str], None],
     ) -> Finished:
         outcome = self.policy(pod, attempt)
+        container = pod["spec"]["containers"][0]
         if outcome.log:
             on_log(outcome.log)
+        exit_code: int | None = outcome.exit_code
         if timeout is not None and timeout < outcome.duration:
             stop.wait(timeout)
-            return Finished(None, outcome.log)
-        if outcome.duration > 0 and stop.wait(outcome.duration):
-            return Finished(None, outcome.log)
-        return Finished(None if stop.is_set() else outcome.exit_code, outcome.log)
+            exit_code = None
+        elif (outcome.duration > 0 and stop.wait(outcome.duration)) or stop.is_set():
+            exit_code = None
+        written = ""
+        if termination.message_path(container):
+            written = outcome.termination_message.encode()[-termination.MAX_MESSAGE_BYTES :].decode(errors="replace")
+        message = termination.termination_message(container, written, exit_code, outcome.log)
+        return Finished(exit_code, outcome.log, message)
 
 
 def container_environment(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
@@ -108,6 +120,28 @@ class ProcessRunner(ContainerRunner):
         if not argv:
             on_log("kube-emulator kubelet: the container has neither command nor args\n")
             return Finished(128, "")
+        with tempfile.TemporaryDirectory(prefix="kube-emulator-termination-") as scratch:
+            environment = container_environment(pod, container)
+            message_file = None
+            if termination.message_path(container):
+                # The real kubelet mounts an empty file at terminationMessagePath; here it is a host file.
+                message_file = os.path.join(scratch, "termination-log")
+                open(message_file, "wb").close()
+                environment[termination.PATH_ENV] = message_file
+            finished = self._run_process(argv, container, environment, stop, timeout, on_log)
+            written = termination.read_message_file(message_file)
+        message = termination.termination_message(container, written, finished.exit_code, finished.log)
+        return Finished(finished.exit_code, finished.log, message)
+
+    @staticmethod
+    def _run_process(
+        argv: list[str],
+        container: dict[str, Any],
+        environment: dict[str, str],
+        stop: threading.Event,
+        timeout: float | None,
+        on_log: Callable[[str], None],
+    ) -> Finished:
         chunks: list[str] = []
         try:
             process = subprocess.Popen(
@@ -115,7 +149,7 @@ class ProcessRunner(ContainerRunner):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=container_environment(pod, container),
+                env=environment,
                 cwd=container.get("workingDir") or None,
                 start_new_session=True,
             )
