@@ -16,6 +16,9 @@ from parallel_job_operator.constants import FAILED, PARALLEL_JOB_LABEL, SUCCEEDE
 # the Job's remaining pods terminate, and they already decide the outcome.
 _SUCCESS_CONDITIONS = ("Complete", "SuccessCriteriaMet")
 _FAILURE_CONDITIONS = ("Failed", "FailureTarget")
+# The kubelet keeps at most 4096 bytes of a termination message (MaxContainerTerminationMessageLength);
+# a pod body is untrusted input, so the operator bounds it again.
+MAX_TERMINATION_MESSAGE = 4096
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class PodObservation:
     created: str = ""
     waiting_reason: str = ""
     deleting: bool = False
+    # The newest failed termination's message (the worker's error), empty if none.
+    termination_message: str = ""
 
 
 def parallel_job_of(metadata: Mapping[str, Any]) -> str:
@@ -109,6 +114,17 @@ def _waiting_reason(status: Mapping[str, Any]) -> str:
     return ""
 
 
+def _failed_termination_message(status: Mapping[str, Any]) -> str:
+    """The message of the newest failed container termination (state, else lastState after a restart)."""
+    for container in status.get("containerStatuses") or []:
+        for key in ("state", "lastState"):
+            terminated = (container.get(key) or {}).get("terminated") or {}
+            message = terminated.get("message")
+            if message and terminated.get("exitCode") != 0:
+                return str(message)[-MAX_TERMINATION_MESSAGE:].strip()
+    return ""
+
+
 def observe_pod(body: Mapping[str, Any]) -> PodObservation | None:
     """The pod as a record, or None if it lacks a valid worker-index label."""
     metadata = body.get("metadata") or {}
@@ -127,4 +143,5 @@ def observe_pod(body: Mapping[str, Any]) -> PodObservation | None:
         created=str(metadata.get("creationTimestamp") or ""),
         waiting_reason=_waiting_reason(status),
         deleting=bool(metadata.get("deletionTimestamp")),
+        termination_message=_failed_termination_message(status),
     )

@@ -52,3 +52,24 @@ def test_pod_with_legacy_job_name_label_and_no_status():
     del body["status"]
     observed = observed_pod(body)
     assert (observed.job_name, observed.phase, observed.restarts) == ("pj-w0", "Pending", 0)
+
+
+def test_pod_keeps_the_message_of_a_failed_termination():
+    failed = pod(1, phase="Failed", terminated={"exitCode": 1, "message": "KeyError: 'shard-1'\n"})
+    assert observed_pod(failed).termination_message == "KeyError: 'shard-1'"
+    succeeded = pod(1, phase="Succeeded", terminated={"exitCode": 0, "message": "all done"})
+    assert observed_pod(succeeded).termination_message == ""
+    assert observed_pod(pod(1)).termination_message == ""
+
+
+def test_pod_restarted_in_place_keeps_its_last_failed_termination():
+    body = pod(0, restarts=1)
+    body["status"]["containerStatuses"][0]["lastState"] = {"terminated": {"exitCode": 2, "message": "boom"}}
+    assert observed_pod(body).termination_message == "boom"
+
+
+def test_termination_message_is_bounded_to_the_kubelet_limit_keeping_its_end():
+    # A pod body is untrusted: the kubelet keeps <= 4096 bytes, the operator does not rely on it.
+    body = pod(0, phase="Failed", terminated={"exitCode": 1, "message": "x" * 10_000 + "END"})
+    message = observed_pod(body).termination_message
+    assert len(message) == 4096 and message.endswith("END")

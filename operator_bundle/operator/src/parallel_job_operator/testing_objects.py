@@ -68,8 +68,14 @@ def pod(
     created: str = "2024-01-01T00:00:00Z",
     restarts: int = 0,
     waiting: str = "",
+    terminated: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
+    """A worker pod; `terminated` (e.g. {"exitCode": 1, "message": ...}) is its container's end."""
+    state: dict[str, Any] = {"running": {}}
+    if waiting:
+        state = {"waiting": {"reason": waiting}}
+    if terminated is not None:
+        state = {"terminated": terminated}
     return {
         "metadata": {
             "name": f"{parent}-w{index}-{suffix}",

@@ -36,8 +36,13 @@ def worker_counts(workers: Sequence[WorkerState]) -> dict[str, int]:
 
 
 def _failure(worker: WorkerState) -> Verdict:
-    detail = f": {worker.message}" if worker.message else ""
+    """Which worker, pod and Job, and why: the worker's own error (its termination message) if it
+    left one, which says what broke, else the Job's condition message."""
     reason = worker.reason or REASON_WORKER_FAILED
+    if worker.error:
+        where = f"pod {worker.pod}, Job {worker.job}" if worker.pod else f"Job {worker.job}"
+        return Verdict(FAILED, reason, f"worker {worker.index} ({where}) failed ({reason}): {worker.error}")
+    detail = f": {worker.message}" if worker.message else ""
     return Verdict(FAILED, reason, f"worker {worker.index} (Job {worker.job}) failed ({reason}){detail}")
 
 

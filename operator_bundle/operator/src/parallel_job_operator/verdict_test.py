@@ -90,3 +90,21 @@ def test_deadline_fails_unfinished_work():
 )
 def test_success_wins_over_a_deadline_seen_at_the_same_time(policy, phases):
     assert decide(policy, _workers(*phases), 60, True).phase == "Succeeded"
+
+
+def test_failure_message_leads_with_the_workers_own_error_and_names_the_pod():
+    workers = [
+        WorkerState(0, "pj-w0", "pj-w0-abcde", "Running"),
+        WorkerState(
+            1,
+            "pj-w1",
+            "pj-w1-fghij",
+            "Failed",
+            reason="BackoffLimitExceeded",
+            message="Job has reached the specified backoff limit",
+            error="KeyError: 'shard-1'",
+        ),
+    ]
+    verdict = decide("AllWorkers", workers, None, False)
+    assert (verdict.phase, verdict.reason) == ("Failed", "BackoffLimitExceeded")
+    assert verdict.message == "worker 1 (pod pj-w1-fghij, Job pj-w1) failed (BackoffLimitExceeded): KeyError: 'shard-1'"

@@ -19,9 +19,20 @@ class WorkerState:
     reason: str = ""
     message: str = ""
     waiting_reason: str = ""
+    # A failed worker's own account (its container's termination message), empty if it gave none.
+    error: str = ""
 
     def as_status(self) -> dict[str, object]:
-        return {"index": self.index, "job": self.job, "pod": self.pod, "phase": self.phase, "restarts": self.restarts}
+        status: dict[str, object] = {
+            "index": self.index,
+            "job": self.job,
+            "pod": self.pod,
+            "phase": self.phase,
+            "restarts": self.restarts,
+        }
+        if self.error:
+            status["message"] = self.error
+        return status
 
 
 def latest_pod(job_name: str, pods: Iterable[PodObservation]) -> PodObservation | None:
@@ -40,7 +51,8 @@ def worker_state(index: int, job_name: str, job: JobObservation | None, pods: It
     pod_name = pod.name if pod else ""
     restarts = job.failed + (pod.restarts if pod else 0)
     if job.outcome in (SUCCEEDED, FAILED):
-        return WorkerState(index, job.name, pod_name, job.outcome, restarts, job.reason, job.message)
+        error = pod.termination_message if pod is not None and job.outcome == FAILED else ""
+        return WorkerState(index, job.name, pod_name, job.outcome, restarts, job.reason, job.message, error=error)
     # A pod that already succeeded belongs to a Job that is about to complete.
     if pod is not None and pod.phase in (RUNNING, SUCCEEDED) and not pod.deleting:
         return WorkerState(index, job.name, pod_name, RUNNING, restarts)

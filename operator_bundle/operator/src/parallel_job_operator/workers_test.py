@@ -63,3 +63,12 @@ def test_as_status():
         "phase": "Running",
         "restarts": 0,
     }
+
+
+def test_failed_worker_carries_its_containers_termination_message():
+    ended = pod(0, phase="Failed", terminated={"exitCode": 1, "message": "ModuleNotFoundError: No module named 'x'"})
+    state = _state(job(0, failed=1, conditions=[condition("Failed", "BackoffLimitExceeded", "limit")]), ended)
+    assert state.error == "ModuleNotFoundError: No module named 'x'"
+    assert state.as_status()["message"] == "ModuleNotFoundError: No module named 'x'"
+    running = _state(job(0, active=1), pod(0))
+    assert running.error == "" and "message" not in running.as_status()
