@@ -136,7 +136,7 @@ def total(n: int) -> int:
     me = current_worker()
     share(me.index * 10 + n)
     if not me.is_leader:
-        return -1
+        return None  # ignored: a non-leader's return value is neither checked nor stored
     return sum(gather(timeout=120, poll_interval=0.1))
 
 
@@ -156,7 +156,11 @@ def _read_outputs(path: Path) -> dict[str, Any]:
 
 
 def _start_workers(
-    task_name: str, indices: list[int], tmp_path: Path, settings: SerializationSettings
+    task_name: str,
+    indices: list[int],
+    tmp_path: Path,
+    settings: SerializationSettings,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[Path, list["subprocess.Popen[bytes]"]]:
     """Serializes a task of TASKS, writes its inputs and starts the given workers' containers."""
     (tmp_path / "e2e_tasks.py").write_text(TASKS)
@@ -186,6 +190,7 @@ def _start_workers(
             "PYTHONPATH": os.pathsep.join([str(tmp_path), *map(os.path.abspath, sys.path)]),
             "WORKER_INDEX": str(index),
             "WORKER_COUNT": "2",
+            **(extra_env or {}),
         }
         workers.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
     return prefix, workers
@@ -198,14 +203,21 @@ def test_two_workers_run_the_serialized_command(tmp_path: Path, settings: Serial
         output, _ = worker.communicate(timeout=300)
         assert worker.returncode == 0, output.decode()
     assert _read_outputs(prefix / "outputs.pb") == {"o0": (0 + 5) + (10 + 5)}
-    assert _read_outputs(prefix / "workers" / "1" / "outputs.pb") == {"o0": -1}
+    # The non-leader returned None for `-> int`: ignored, and nothing of it was written.
+    assert not (prefix / "workers" / "1").exists()
     assert sorted(path.name for path in (prefix / "exchange").iterdir()) == ["0.json", "1.json"]
 
 
 def test_a_failing_worker_exits_non_zero(tmp_path: Path, settings: SerializationSettings) -> None:
-    """FLYTE_FAIL_ON_ERROR=true: the operator sees the failure; error.pb stays in the worker's prefix."""
-    prefix, (worker,) = _start_workers("broken", [1], tmp_path, settings)
+    """FLYTE_FAIL_ON_ERROR=true: the operator sees the failure; error.pb stays in the worker's prefix;
+    the exception type and message lead the container's termination message."""
+    message_file = tmp_path / "termination-log"
+    env = {"TERMINATION_MESSAGE_PATH": str(message_file)}
+    prefix, (worker,) = _start_workers("broken", [1], tmp_path, settings, env)
     output, _ = worker.communicate(timeout=300)
     assert worker.returncode != 0, output.decode()
     assert (prefix / "workers" / "1" / "error.pb").exists()
     assert not (prefix / "error.pb").exists()
+    message = message_file.read_text()
+    assert message.startswith("RuntimeError: worker 1 broke\n\nTraceback (most recent call last):"), message
+    assert 'raise RuntimeError(f"worker {current_worker().index} broke")' in message

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from flytekit import FlyteContextManager
 from flytekit.configuration import SerializationSettings
-from flytekit.core.base_task import PythonTask
+from flytekit.core.base_task import IgnoreOutputs, PythonTask
 from flytekit.core.interface import Interface
 from flytekit.core.python_function_task import PythonFunctionTask
 from flytekit.exceptions.system import FlyteConnectorNotFound
@@ -43,6 +43,7 @@ from flytekitplugins.k8s_operator.constants import (
     PARALLEL_JOB_TASK_TYPE_VERSION,
     WORKER_ENTRYPOINT,
 )
+from flytekitplugins.k8s_operator.exchange import current_worker
 from flytekitplugins.k8s_operator.manifest import ManifestError, validate_manifest
 
 __all__ = ["CustomResourceConfig", "CustomResourceTask", "ParallelJobTask", "local_mode"]
@@ -140,8 +141,19 @@ class ParallelJobTask(_ConnectorExecution, PythonFunctionTask[ParallelJob]):
         return [*WORKER_ENTRYPOINT, *super().get_default_command(settings)]
 
     def execute(self, **kwargs: Any) -> Any:
-        """Runs the function in a pod or in ``function`` mode, else through the connector."""
-        if not _is_local_execution() or local_mode() == LOCAL_MODE_FUNCTION:
+        """Runs the function in a pod or in ``function`` mode, else through the connector.
+
+        In a pod, a worker other than the leader runs the function and then raises flytekit's
+        ``IgnoreOutputs``: its return value is neither type-checked, serialized nor uploaded
+        (``pyflyte-execute`` writes nothing and exits 0), so N workers store one copy of the outputs.
+        """
+        if not _is_local_execution():
+            me = current_worker()
+            result = PythonFunctionTask.execute(self, **kwargs)
+            if not me.is_leader:
+                raise IgnoreOutputs(f"worker {me.index}: only worker 0's outputs are kept")
+            return result
+        if local_mode() == LOCAL_MODE_FUNCTION:
             return PythonFunctionTask.execute(self, **kwargs)
         ctx = FlyteContextManager.current_context()
         if self.container_image is None and ctx.serialization_settings is None:

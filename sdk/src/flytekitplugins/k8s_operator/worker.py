@@ -23,6 +23,11 @@ other command replaces this process (``os.execvp``). It also sets, unless alread
   operator's restart and success policies see the failure (``pyflyte-execute`` otherwise exits
   0 after writing ``error.pb``).
 
+When the command fails, the entrypoint writes the worker's error as the container's termination
+message (see :mod:`~flytekitplugins.k8s_operator.termination_message`): the exception type and
+message from the ``error.pb`` ``pyflyte-execute`` wrote below the worker's output prefix, so the
+operator and the connector can tell the user what broke, in which worker and pod.
+
 It works the same after ``pyflyte-fast-execute``, which runs the rest of the command as is.
 """
 
@@ -37,6 +42,13 @@ from flytekitplugins.k8s_operator.constants import (
     EXCHANGE_PREFIX_ENV,
     WORKER_INDEX_ENV,
     WORKER_OUTPUT_SUBDIR,
+)
+from flytekitplugins.k8s_operator.termination_message import (
+    bounded,
+    message_from_error_document,
+    read_error_message,
+    termination_message_path,
+    write_termination_message,
 )
 
 __all__ = ["main", "prepare", "run", "worker_index_from_env"]
@@ -116,6 +128,26 @@ def prepare(args: Sequence[str], environ: MutableMapping[str, str]) -> list[str]
     return list(args) if index == 0 else _rewrite(args, index)
 
 
+def _exit_code(status: object) -> int:
+    if status is None:
+        return 0
+    return status if isinstance(status, int) else 1
+
+
+def report_failure(command: Sequence[str], exit_code: int, environ: Mapping[str, str]) -> str | None:
+    """Writes the termination message of a failed command; returns it (None if not written)."""
+    path = termination_message_path(environ)
+    if path is None:
+        return None
+    output_prefix = _option_value(command, "--output-prefix")
+    error = read_error_message(output_prefix) if output_prefix else None
+    if error is not None:
+        message = message_from_error_document(error)
+    else:
+        message = bounded(f"{os.path.basename(command[0])} exited with {exit_code} and recorded no error.pb")
+    return message if write_termination_message(path, message) else None
+
+
 def run(command: Sequence[str]) -> NoReturn:
     """Runs a flytekit console script in-process, or ``exec``s any other command."""
     name = os.path.basename(command[0])
@@ -123,8 +155,19 @@ def run(command: Sequence[str]) -> NoReturn:
         from flytekit.bin import entrypoint  # - only here, after the environment is set
 
         sys.argv = list(command)
-        getattr(entrypoint, _IN_PROCESS_COMMANDS[name]).main(args=list(command[1:]), prog_name=name)
-        sys.exit(0)  # click's main exits itself; this is for type checkers
+        try:
+            getattr(entrypoint, _IN_PROCESS_COMMANDS[name]).main(args=list(command[1:]), prog_name=name)
+            exit_code = 0
+        except SystemExit as stop:  # click's main always exits
+            exit_code = _exit_code(stop.code)
+        except Exception as error:  # flytekit itself broke: still say what, then fail as Python would
+            path = termination_message_path(os.environ)
+            if path is not None:
+                write_termination_message(path, bounded(f"{type(error).__name__}: {error}"))
+            raise
+        if exit_code:
+            report_failure(command, exit_code, os.environ)
+        sys.exit(exit_code)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execvp(command[0], list(command))
