@@ -1,0 +1,36 @@
+"""The wheels `./pants package` built (the tests' runtime_package_dependencies) and their versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SDK = "flytekitplugins-k8s-operator"
+BACKEND = "flyte-k8s-operator-connector"
+
+
+@dataclass(frozen=True)
+class Wheel:
+    name: str
+    version: str
+    path: Path
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.name}=={self.version}"
+
+
+def built_wheels() -> dict[str, Wheel]:
+    """Our two wheels by distribution name (a wheel file is `<name>-<version>-<tags>.whl`)."""
+    wheels = {}
+    for path in Path.cwd().rglob("*.whl"):
+        name, version = path.name.split("-")[:2]
+        wheels[name.replace("_", "-")] = Wheel(name.replace("_", "-"), version, path)
+    assert SDK in wheels and BACKEND in wheels, f"wheels in the sandbox: {sorted(wheels)}"
+    return wheels
+
+
+def distribution_files(wheel: Wheel) -> list[Path]:
+    """What `./pants publish` uploads for one distribution: its wheel and its sdist."""
+    sdist = wheel.path.parent / f"{wheel.name}-{wheel.version}.tar.gz"
+    return [wheel.path, sdist] if sdist.exists() else [wheel.path]
