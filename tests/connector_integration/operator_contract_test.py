@@ -20,6 +20,7 @@ from kubernetes.client import V1Container, V1PodSpec, V1Toleration
 from connector_integration.conftest import NAMESPACE, PARALLEL_JOBS, Harness
 from flytekitplugins.k8s_operator import ParallelJob
 from k8s_operator_connector.plugins.parallel_job import WORKER_CONTAINER
+from k8s_operator_connector.pod_defaults import parse_pod_defaults
 from parallel_job_operator.constants import WORKER_CONTAINER as OPERATOR_WORKER_CONTAINER
 from parallel_job_operator.constants import WORKER_INDEX_ENV
 from parallel_job_operator.job_manifest import Owner, build_worker_job
@@ -97,6 +98,26 @@ def test_every_created_object_passes_the_operators_spec_validation(harness, flyt
         assert {"name": WORKER_INDEX_ENV, "value": str(index)} in runner["env"]
         assert runner["args"][0].startswith("pyflyte") or "pyflyte-execute" in runner["args"]
         assert all(WORKER_INDEX_ENV not in {e.get("name") for e in c.get("env") or []} for c in others)
+
+
+@pytest.mark.parametrize("flyte_task", TASKS, ids=lambda t: t.name.rsplit(".", 1)[-1])
+def test_objects_shaped_by_pod_defaults_pass_too(harness_factory, flyte_task):
+    defaults = parse_pod_defaults(
+        {
+            "default-env-vars": {"WORKER_INDEX": "from-defaults", "REGION": "eu"},
+            "interruptible-tolerations": [{"key": "spot", "operator": "Exists"}],
+            "interruptible-node-selector-requirement": {"key": "lifecycle", "operator": "In", "values": ["spot"]},
+            "default-security-context": {"allowPrivilegeEscalation": False},
+            "scheduler-name": "volcano",
+        }
+    )
+    obj = _created_parallel_job(harness_factory(pod_defaults=defaults), flyte_task)
+    spec = parse_spec(obj["spec"])
+    job = build_worker_job(Owner(namespace=NAMESPACE, name=obj["metadata"]["name"], uid="uid-1"), spec, 0)
+    runner = job["spec"]["template"]["spec"]["containers"][0]
+    # The operator's WORKER_INDEX still wins over a same-named default, and comes first.
+    assert runner["env"][0] == {"name": WORKER_INDEX_ENV, "value": "0"}
+    assert [e["name"] for e in runner["env"]].count(WORKER_INDEX_ENV) == 1
 
 
 def test_pod_template_sidecars_and_settings_survive(harness):

@@ -27,13 +27,14 @@ def make_template(
     k8s_pod: task.K8sPod | None = None,
     config: dict[str, str] | None = None,
     with_container: bool = True,
+    interruptible: bool | None = False,
 ) -> task.TaskTemplate:
     metadata = task.TaskMetadata(
         discoverable=False,
         runtime=task.RuntimeMetadata(task.RuntimeMetadata.RuntimeType.FLYTE_SDK, "1.16.31", "python"),
         timeout=None,
         retries=literals.RetryStrategy(0),
-        interruptible=False,
+        interruptible=interruptible,
         discovery_version="",
         deprecated_error_message="",
         cache_serializable=False,

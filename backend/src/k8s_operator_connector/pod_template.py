@@ -6,6 +6,8 @@ placeholders before CreateTask; anything left is rendered here against the outpu
 prefix). A task's own pod template (``pod_template=`` in flytekit) is honoured: its
 primary container receives the task container's settings, comes first, and is renamed
 to the name the plugin's operator requires (as Flyte's Kubeflow plugins rename it).
+The cluster's ``podDefaults`` (Flyte's k8s plugin keys) are applied last, with Flyte's
+precedence (``flyte_pod_config``).
 """
 
 from __future__ import annotations
@@ -15,28 +17,47 @@ from typing import Any
 
 from flytekit.models import task as task_models
 
+from k8s_operator_connector.flyte_pod_config import decorate_env, merge_env, pod_metadata, sanitize_gpu, update_pod
 from k8s_operator_connector.flyte_secrets import SecretRequestError, injection_metadata
 from k8s_operator_connector.plugin import InvalidTaskError, TaskRequest
+from k8s_operator_connector.pod_defaults import (
+    DEFAULT_GPU_RESOURCE_NAME,
+    FLYTE_GPU,
+    PodDefaultsError,
+    check_kubernetes_value,
+)
 
 _RESOURCE_NAMES = {
     task_models.Resources.ResourceName.CPU: "cpu",
-    task_models.Resources.ResourceName.GPU: "nvidia.com/gpu",
+    task_models.Resources.ResourceName.GPU: FLYTE_GPU,
     task_models.Resources.ResourceName.MEMORY: "memory",
     task_models.Resources.ResourceName.EPHEMERAL_STORAGE: "ephemeral-storage",
 }
 DEFAULT_PRIMARY_CONTAINER = "worker"
 
 
-def resources_dict(resources: task_models.Resources | None) -> dict[str, dict[str, str]]:
-    """Flyte's request/limit entries as a Kubernetes ResourceRequirements dict."""
+def resources_dict(
+    resources: task_models.Resources | None, gpu_resource_name: str = DEFAULT_GPU_RESOURCE_NAME
+) -> dict[str, dict[str, str]]:
+    """Flyte's request/limit entries as a Kubernetes ResourceRequirements dict.
+
+    A GPU request gets the cluster's GPU resource name (podDefaults ``gpu-resource-name``).
+    """
     if resources is None:
         return {}
     result: dict[str, dict[str, str]] = {}
     for kind, entries in (("requests", resources.requests), ("limits", resources.limits)):
         values = {_RESOURCE_NAMES[e.name]: e.value for e in entries or [] if e.name in _RESOURCE_NAMES and e.value}
+        if FLYTE_GPU in values:
+            values[gpu_resource_name] = values.pop(FLYTE_GPU)
         if values:
             result[kind] = values
     return result
+
+
+def interruptible(template: task_models.TaskTemplate) -> bool:
+    """The task's ``interruptible`` flag (TaskTemplate.metadata.interruptible; unset: False)."""
+    return bool(template.metadata is not None and template.metadata.interruptible)
 
 
 def secret_injection(template: task_models.TaskTemplate) -> tuple[dict[str, str], dict[str, str]]:
@@ -68,51 +89,59 @@ def render_args(args: list[str], output_prefix: str) -> list[str]:
     return rendered
 
 
-def _env_list(env: dict[str, str]) -> list[dict[str, str]]:
-    return [{"name": key, "value": value} for key, value in sorted(env.items())]
-
-
-def _merge_env(existing: list[dict[str, Any]], added: dict[str, str]) -> list[dict[str, Any]]:
-    kept = [item for item in existing if item.get("name") not in added]
-    return kept + _env_list(added)
-
-
-def task_container(request: TaskRequest, name: str, extra_env: dict[str, str]) -> dict[str, Any]:
-    """The TaskTemplate's container (a task without a pod template) as a container spec."""
+def _raw_task_container(request: TaskRequest, name: str) -> dict[str, Any]:
+    """The TaskTemplate's container as written (Flyte's BuildRawContainer)."""
     container = request.template.container
     if container is None:
         raise InvalidTaskError("container", "the task has no container; it must be a Python function task")
     if not container.image:
         raise InvalidTaskError("container.image", "empty; set container_image on the task")
-    env = dict(container.env or {})
-    env.update(request.context.environment)
-    env.update(extra_env)
+    defaults = request.settings.pod_defaults
     spec: dict[str, Any] = {
         "name": name,
         "image": container.image,
         "args": render_args(list(container.args or []), request.output_prefix),
-        "env": _env_list(env),
+        "env": merge_env([], dict(container.env or {})),
     }
     if container.command:
         spec["command"] = list(container.command)
-    resources = resources_dict(container.resources)
+    resources = resources_dict(container.resources, defaults.gpu_resource_name)
     if resources:
         spec["resources"] = resources
+    if defaults.image_pull_policy:
+        spec["imagePullPolicy"] = defaults.image_pull_policy
     return spec
 
 
+def task_container(request: TaskRequest, name: str, extra_env: dict[str, str]) -> dict[str, Any]:
+    """The TaskTemplate's container as a container spec, for CRDs that take a container.
+
+    Env: the task's, the execution's, podDefaults' env vars, then ``extra_env``; plus the
+    container-level podDefaults (GPU name, image pull policy, default security context).
+    """
+    pod_spec = {"containers": [_raw_task_container(request, name)]}
+    decorate_env(pod_spec, request.settings.pod_defaults, request.context.environment)
+    container = pod_spec["containers"][0]
+    container["env"] = merge_env(container["env"], extra_env)
+    security_context = request.settings.pod_defaults.default_security_context
+    if security_context is not None:
+        container["securityContext"] = copy.deepcopy(security_context)
+    return container
+
+
 def _containers(pod_spec: Any) -> list[dict[str, Any]]:
-    if not isinstance(pod_spec, dict):
-        raise InvalidTaskError("k8s_pod.pod_spec", "must be a PodSpec mapping")
+    """The pod template's containers, after checking the whole spec against Kubernetes' PodSpec."""
+    try:
+        check_kubernetes_value(pod_spec, "V1PodSpec", "k8s_pod.pod_spec")
+    except PodDefaultsError as error:
+        raise InvalidTaskError("k8s_pod.pod_spec", str(error)) from error
     containers = pod_spec.get("containers")
-    if not isinstance(containers, list) or not all(isinstance(c, dict) for c in containers):
-        raise InvalidTaskError("k8s_pod.pod_spec.containers", "must be a list of container mappings")
-    return containers
+    if not containers:
+        raise InvalidTaskError("k8s_pod.pod_spec.containers", "must list the task's container")
+    return list(containers)
 
 
-def _pod_template_primary(
-    request: TaskRequest, pod_spec: dict[str, Any], extra_env: dict[str, str], primary_name: str
-) -> dict[str, Any]:
+def _pod_template_primary(request: TaskRequest, pod_spec: dict[str, Any], primary_name: str) -> None:
     """A task with a pod template: flytekit put the task's container into it as the primary."""
     name = (request.template.config or {}).get("primary_container_name") or ""
     containers = _containers(pod_spec)
@@ -134,39 +163,50 @@ def _pod_template_primary(
     # Like flyteplugins' kfoperators (OverridePrimaryContainerName): the operator's name wins.
     primary["name"] = primary_name or name
     primary["args"] = render_args(list(primary.get("args") or []), request.output_prefix)
-    primary["env"] = _merge_env(list(primary.get("env") or []), {**request.context.environment, **extra_env})
+    resources = primary.get("resources")
+    if isinstance(resources, dict):
+        primary["resources"] = sanitize_gpu(resources, request.settings.pod_defaults)
     pod_spec["containers"] = [primary, *others]
-    return primary
 
 
 def worker_pod_template(
-    request: TaskRequest, extra_env: dict[str, str], primary_container_name: str = DEFAULT_PRIMARY_CONTAINER
+    request: TaskRequest,
+    extra_env: dict[str, str],
+    primary_container_name: str = DEFAULT_PRIMARY_CONTAINER,
+    resources: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """A PodTemplateSpec whose first container runs the task.
 
     The task's container is named ``primary_container_name`` (what the operator requires),
     with or without a pod template; an empty name keeps the pod template's own name.
+    ``resources``, when given, replace the task container's (a ``gpu`` entry is renamed to
+    the cluster's GPU resource). The cluster's podDefaults are applied to the result.
     """
     template = request.template
     context = request.context
-    metadata: dict[str, Any] = {"labels": {}, "annotations": {}}
+    defaults = request.settings.pod_defaults
+    template_meta: dict[str, dict[str, str]] = {"labels": {}, "annotations": {}}
     if template.k8s_pod is not None:
         pod_spec = copy.deepcopy(template.k8s_pod.pod_spec or {})
-        _pod_template_primary(request, pod_spec, extra_env, primary_container_name)
-        pod_metadata = template.k8s_pod.metadata
-        if pod_metadata is not None:
-            metadata["labels"].update(pod_metadata.labels or {})
-            metadata["annotations"].update(pod_metadata.annotations or {})
+        _pod_template_primary(request, pod_spec, primary_container_name)
+        if template.k8s_pod.metadata is not None:
+            template_meta["labels"].update(template.k8s_pod.metadata.labels or {})
+            template_meta["annotations"].update(template.k8s_pod.metadata.annotations or {})
     else:
         name = primary_container_name or DEFAULT_PRIMARY_CONTAINER
-        pod_spec = {"containers": [task_container(request, name, extra_env)]}
-    pod_spec.setdefault("restartPolicy", "Never")
+        pod_spec = {"containers": [_raw_task_container(request, name)]}
+    primary = pod_spec["containers"][0]
+    if resources is not None:
+        primary["resources"] = sanitize_gpu(resources, defaults)
+    decorate_env(pod_spec, defaults, context.environment)
+    primary["env"] = merge_env(primary["env"], extra_env)
     if context.service_account:
         pod_spec.setdefault("serviceAccountName", context.service_account)
-    metadata["labels"].update(context.labels)
-    metadata["annotations"].update(context.annotations)
+    update_pod(pod_spec, defaults, interruptible(template))
     # Propeller unions the secret annotations and the webhook's label over the execution's own.
     secret_labels, secret_annotations = secret_injection(template)
-    metadata["labels"].update(secret_labels)
-    metadata["annotations"].update(secret_annotations)
-    return {"metadata": metadata, "spec": pod_spec}
+    execution_meta = {
+        "labels": {**context.labels, **secret_labels},
+        "annotations": {**context.annotations, **secret_annotations},
+    }
+    return {"metadata": pod_metadata(defaults, template_meta, execution_meta), "spec": pod_spec}

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from k8s_operator_connector.log_template import LogTemplate, TemplateError, parse_template
+from k8s_operator_connector.pod_defaults import PodDefaults, PodDefaultsError, parse_pod_defaults
 
 CONFIG_ENV = "K8S_OPERATOR_CONNECTOR_CONFIG"
 ALL_TASK_TYPES = (
@@ -90,6 +91,7 @@ class ConnectorSettings:
     log_links: tuple[LogLinkTemplate, ...] = ()
     custom_resource: CustomResourceSettings = field(default_factory=CustomResourceSettings)
     task_types: tuple[str, ...] = ALL_TASK_TYPES
+    pod_defaults: PodDefaults = field(default_factory=PodDefaults)  # Flyte's k8s plugin keys
 
     def watches_namespace(self, namespace: str) -> bool:
         return not self.namespaces or namespace in self.namespaces
@@ -197,6 +199,13 @@ def _allowed_kind(reader: _Reader) -> AllowedKind:
     return kind
 
 
+def _pod_defaults(section: Mapping[str, Any]) -> PodDefaults:
+    try:
+        return parse_pod_defaults(section, "podDefaults")
+    except PodDefaultsError as error:
+        raise SettingsError(str(error)) from error
+
+
 def parse_settings(document: Any) -> ConnectorSettings:
     """Validate a parsed YAML document into settings; raises SettingsError naming the key."""
     root = _Reader(document, "")
@@ -224,6 +233,7 @@ def parse_settings(document: Any) -> ConnectorSettings:
         log_links=tuple(_log_link(item) for item in root.items("logLinks")),
         custom_resource=custom_settings,
         task_types=task_types,
+        pod_defaults=_pod_defaults(root.get("podDefaults", Mapping, {})),
     )
     root.finish()
     return settings

@@ -93,10 +93,9 @@ class ParallelJobPlugin(OperatorPlugin):
             )
         # The SDK's share()/gather() pass values between workers under this prefix.
         exchange = f"{request.output_prefix.rstrip('/')}/exchange"
-        template = worker_pod_template(request, {EXCHANGE_PREFIX_ENV: exchange}, WORKER_CONTAINER)
-        worker = template["spec"]["containers"][0]
+        worker_resources = None
         if config.HasField("worker_resources"):
-            worker["resources"] = {
+            worker_resources = {
                 kind: dict(values)
                 for kind, values in (
                     ("requests", config.worker_resources.requests),
@@ -104,6 +103,7 @@ class ParallelJobPlugin(OperatorPlugin):
                 )
                 if values
             }
+        template = worker_pod_template(request, {EXCHANGE_PREFIX_ENV: exchange}, WORKER_CONTAINER, worker_resources)
         restart_policy = _RESTART_POLICIES[config.restart_policy]
         template["spec"]["restartPolicy"] = restart_policy
         spec: dict[str, Any] = {

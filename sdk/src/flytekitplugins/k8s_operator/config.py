@@ -22,11 +22,12 @@ MAX_RESTARTS: Final = 100
 # A non-negative Kubernetes resource quantity, e.g. "500m", "1.5", "2Gi", "1e3".
 _QUANTITY_RE: Final = re.compile(r"\+?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?")
 
-# flytekit Resources field -> Kubernetes resource name.
+# flytekit Resources field -> Kubernetes resource name. "gpu" is Flyte's abstract GPU: the
+# connector renames it to the cluster's GPU resource (podDefaults gpu-resource-name), as Flyte does.
 _RESOURCE_NAMES: Final = {
     "cpu": "cpu",
     "mem": "memory",
-    "gpu": "nvidia.com/gpu",
+    "gpu": "gpu",
     "ephemeral_storage": "ephemeral-storage",
 }
 

@@ -217,11 +217,12 @@ def test_custom_of_defaults(serialize: Callable[[Any], dict[str, Any]]) -> None:
     assert (message.max_restarts, message.timeout_seconds, message.HasField("worker_resources")) == (0, 0, False)
 
 
-def test_gpu_and_ephemeral_storage_use_kubernetes_names() -> None:
+def test_gpu_stays_flytes_gpu_and_ephemeral_storage_uses_the_kubernetes_name() -> None:
+    # The connector renames "gpu" to the cluster's gpu-resource-name (nvidia.com/gpu by default).
     message = ParallelJob(worker_resources=Resources(gpu=1, ephemeral_storage="10Gi", cpu=0.5)).to_proto()
     assert dict(message.worker_resources.requests) == {
         "cpu": "0.5",
-        "nvidia.com/gpu": "1",
+        "gpu": "1",
         "ephemeral-storage": "10Gi",
     }
     assert dict(message.worker_resources.limits) == dict(message.worker_resources.requests)
