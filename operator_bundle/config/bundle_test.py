@@ -182,18 +182,21 @@ def test_connector_deployment_service_and_config(rendered):
     connector = _one(objects, "Deployment", "flyte-k8s-operator-connector")
     pod_spec = connector["spec"]["template"]["spec"]
     container = pod_spec["containers"][0]
-    assert container["command"] + container["args"] == [
-        "pyflyte",
-        "serve",
-        "connector",
-        "--port",
-        "8000",
-        "--prometheus_port",
-        "9090",
-        "--modules",
-        "k8s_operator_connector.connectors",
-    ]
-    assert container["readinessProbe"]["grpc"] == {"port": 8000}
+    if overlay == "overlays/production":  # serves TLS: security_bundle_test checks it
+        assert container["command"] == ["python", "-m", "k8s_operator_connector.serve"]
+    else:
+        assert container["command"] + container["args"] == [
+            "pyflyte",
+            "serve",
+            "connector",
+            "--port",
+            "8000",
+            "--prometheus_port",
+            "9090",
+            "--modules",
+            "k8s_operator_connector.connectors",
+        ]
+        assert container["readinessProbe"]["grpc"] == {"port": 8000}
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["K8S_OPERATOR_CONNECTOR_CONFIG"] == "/etc/flyte-k8s-operator/connector.yaml"
     mount = next(m for m in container["volumeMounts"] if m["name"] == "config")

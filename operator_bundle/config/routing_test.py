@@ -215,16 +215,20 @@ def _agents_categories(agents: list[Agent]) -> list[tuple[str, int]]:
 
 FLYTE_DEFAULTS = yaml.safe_load((FLYTE_DIR / "testdata" / "flyte-1.16.8-defaults.yaml").read_text())
 OUR_CONFIG_TEXT = (FLYTE_DIR / "propeller-connector.yaml").read_text()
+TLS_FILE = "201-k8s-operator-connector-tls.yaml"
+TLS_CONFIG_TEXT = (FLYTE_DIR / "propeller-connector-tls.yaml").read_text()
 PLAIN_TASK_TYPES = [("container", 0), ("python-task", 0), ("sidecar", 0), ("container_array", 1), ("echo", 0)]
 
 
-def routing_problems(flavour: str, ours_text: str, list_agents: ListAgents, ours: list[tuple[str, int]]) -> list[str]:
+def routing_problems(
+    flavour: str, ours_text: str, list_agents: ListAgents, ours: list[tuple[str, int]], **more_files: str
+) -> list[str]:
     """What changes for Flyte's own task types, and what misses ours, once ours_text is merged."""
     files = FLYTE_DEFAULTS[flavour]["files"]
     universe = PLAIN_TASK_TYPES + _agents_categories(list_agents(FLYTECONNECTOR_ENDPOINT)) + ours
     before = routes(files, list_agents, universe)
     try:
-        after = routes({**files, OUR_FILE: ours_text}, list_agents, universe)
+        after = routes({**files, OUR_FILE: ours_text, **more_files}, list_agents, universe)
     except ValueError as error:
         return [f"propeller does not start: {error}"]
     problems = []
@@ -251,6 +255,26 @@ def test_our_connector_deployment_is_plaintext_round_robin_with_one_deadline(lis
     files = {**FLYTE_DEFAULTS["flyte-sandbox"]["files"], OUR_FILE: OUR_CONFIG_TEXT}
     for route in routes(files, list_agents, ours)["routes"].values():
         assert route.connector == Deployment(OUR_ENDPOINT, True, "30s", ROUND_ROBIN)
+
+
+@pytest.mark.parametrize("flavour", sorted(FLYTE_DEFAULTS))
+def test_the_tls_file_merged_after_ours_only_turns_on_tls(flavour, list_agents, ours):
+    tls = {TLS_FILE: TLS_CONFIG_TEXT}
+    assert routing_problems(flavour, OUR_CONFIG_TEXT, list_agents, ours, **tls) == []
+    files = {**FLYTE_DEFAULTS[flavour]["files"], OUR_FILE: OUR_CONFIG_TEXT, **tls}
+    for route in routes(files, list_agents, ours)["routes"].values():
+        assert route.connector == Deployment(OUR_ENDPOINT, False, "30s", ROUND_ROBIN)
+
+
+def test_the_tls_helm_values_carry_the_tls_file_and_a_ca_directory_for_go():
+    values = yaml.safe_load((FLYTE_DIR / "helm-values-tls.yaml").read_text())
+    assert values["configuration"]["inline"] == yaml.safe_load(TLS_CONFIG_TEXT)
+    deployment = values["deployment"]
+    (env,) = deployment["extraEnvVars"]
+    (mount,) = deployment["extraVolumeMounts"]
+    (volume,) = deployment["extraVolumes"]
+    assert env == {"name": "SSL_CERT_DIR", "value": mount["mountPath"]} and mount["name"] == volume["name"]
+    assert volume["configMap"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
 
 
 def test_the_upstream_answers_are_what_the_test_relies_on(list_agents, ours):

@@ -11,13 +11,17 @@ podSelector peer without namespaceSelector means the policy's namespace).
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import bundle_test
 import pytest
-from bundle_test import render
 
 NAMESPACE = "flyte"
+render = functools.cache(bundle_test.render)  # the tests only read what it returns
 ENTRY_POINTS = ("default", "overlays/sandbox", "overlays/production", "../../demo/sandbox")
 CONNECTOR_LABELS = {"app.kubernetes.io/name": "flyte-k8s-operator-connector"}
 OPERATOR_LABELS = {"app.kubernetes.io/name": "parallel-job-operator"}
@@ -194,3 +198,70 @@ def test_the_model_admits_everything_without_a_policy_and_honours_expressions():
     expression = {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a"]}]}
     assert selects(expression, {"tier": "a"}) and not selects(expression, {"tier": "b"})
     assert not selects({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, {"tier": "a"})
+
+
+# -- TLS in the production overlay ------------------------------------------------------------
+
+TLS_SECRET = "flyte-k8s-operator-connector-tls"
+
+
+def _connector_container(objects: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    pod_spec = _deployment(objects, "flyte-k8s-operator-connector")["spec"]["template"]["spec"]
+    (container,) = pod_spec["containers"]
+    return pod_spec, container
+
+
+def _served_arguments(objects: list[dict[str, Any]]):
+    from k8s_operator_connector.serve import parse_args
+
+    pod_spec, container = _connector_container(objects)
+    assert container["command"] == ["python", "-m", "k8s_operator_connector.serve"]
+    return pod_spec, container, parse_args(container["args"])
+
+
+def _mounted_from_secret(pod_spec: dict[str, Any], container: dict[str, Any], path: Path, secret: str) -> bool:
+    volumes = {v["name"]: v for v in pod_spec["volumes"]}
+    for mount in container["volumeMounts"]:
+        if path.parent == Path(mount["mountPath"]):
+            return (
+                mount.get("readOnly") is True and volumes[mount["name"]].get("secret", {}).get("secretName") == secret
+            )
+    return False
+
+
+def test_production_serves_tls_from_the_secret_with_health_checks_for_the_kubelet():
+    objects = render("overlays/production")
+    pod_spec, container, args = _served_arguments(objects)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert (args.port, args.prometheus_port, args.health_port) == (ports["grpc"], ports["metrics"], ports["health"])
+    assert args.tls_client_ca is None
+    for path in (args.tls_cert, args.tls_key):
+        assert _mounted_from_secret(pod_spec, container, path, TLS_SECRET), path
+    # The kubelet's gRPC probe speaks no TLS: it asks the plaintext health-only port.
+    assert container["readinessProbe"]["grpc"] == {"port": args.health_port}
+    for probe in ("startupProbe", "livenessProbe"):
+        assert "grpc" not in container[probe]
+    # The Service exposes the TLS port and metrics, not the health port.
+    (service,) = (o for o in objects if o["kind"] == "Service")
+    assert {p["targetPort"] for p in service["spec"]["ports"]} == {"grpc", "metrics"}
+
+
+def test_the_mtls_component_requires_client_certificates_from_the_secrets_ca(tmp_path):
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    config = Path(__file__).resolve().parent
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [{os.path.relpath(config / 'overlays/production', overlay)}]\n"
+        f"components: [{os.path.relpath(config / 'components/connector-mtls', overlay)}]\n"
+    )
+    pod_spec, container, args = _served_arguments(render(str(overlay)))
+    assert args.tls_client_ca == Path("/etc/flyte-k8s-operator-tls/ca.crt")
+    assert _mounted_from_secret(pod_spec, container, args.tls_client_ca, TLS_SECRET)
+
+
+@pytest.mark.parametrize("entry_point", ["default", "overlays/sandbox", "../../demo/sandbox"])
+def test_the_other_entry_points_serve_plaintext_as_their_propeller_config_says(entry_point):
+    pod_spec, container = _connector_container(render(entry_point))
+    assert container["command"] == ["pyflyte"] and not any("tls" in arg for arg in container["args"])
+    assert all(volume.get("secret", {}).get("secretName") != TLS_SECRET for volume in pod_spec["volumes"])

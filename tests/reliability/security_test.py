@@ -15,7 +15,9 @@ import grpc
 import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from benchmarks.processes import free_port
 from reliability.conftest import Served
 from reliability.harness import (
     NAMESPACE,
@@ -241,3 +243,45 @@ def test_serve_module_refuses_half_a_tls_configuration(args: list[str], message:
     with pytest.raises(SystemExit):
         parse_args(args)
     assert message in capsys.readouterr().err
+
+
+# -- health checks next to TLS (the production overlay's probes) -------------------------------
+
+
+def health_status(channel: grpc.Channel, service: str = "") -> int:
+    check = health_pb2_grpc.HealthStub(channel).Check
+    return check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+
+
+def test_health_answers_over_tls_and_alone_without_tls_on_the_health_port(served: Served, pki: Path, processes):
+    health_port = free_port()
+    args = ["--tls-cert", str(pki / "server.crt"), "--tls-key", str(pki / "server.key")]
+    tls = serve_module(served, pki, "tls-health", [*args, "--health-port", str(health_port)], credentials(pki))
+    processes.append(tls)
+    serving = health_pb2.HealthCheckResponse.SERVING
+    with grpc.secure_channel(f"127.0.0.1:{tls.port}", credentials(pki)) as channel:
+        for service in ("", "flyteidl.service.AsyncAgentService", "flyteidl.service.AgentMetadataService"):
+            assert health_status(channel, service) == serving, service
+        with pytest.raises(grpc.RpcError) as unknown:
+            health_status(channel, "no.such.Service")
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    with grpc.insecure_channel(f"127.0.0.1:{health_port}") as channel:
+        assert health_status(channel) == serving  # what the kubelet's gRPC probe asks
+        # The plaintext port serves health checks and nothing else.
+        client = PropellerClient(f"127.0.0.1:{health_port}")
+        try:
+            with pytest.raises(grpc.RpcError) as refused:
+                client.list_agents(timeout=5)
+        finally:
+            client.close()
+        assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert f"health checks without TLS on 127.0.0.1:{health_port}" in tls.log_text()
+
+
+def test_serve_module_refuses_a_health_port_that_is_taken_by_another_listener(capsys):
+    from k8s_operator_connector.serve import parse_args
+
+    for args in (["--port", "8000", "--health-port", "8000"], ["--health-port", "9090"]):
+        with pytest.raises(SystemExit):
+            parse_args(args)
+        assert "--health-port must differ from --port and --prometheus-port" in capsys.readouterr().err

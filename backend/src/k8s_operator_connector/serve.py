@@ -6,6 +6,10 @@ flytekit servicers (``AsyncConnectorService``, ``SyncConnectorService`` and
 given a certificate and key (``--tls-cert``/``--tls-key``; ``--tls-client-ca`` also
 requires client certificates signed by that CA). Without them it listens without TLS,
 as ``pyflyte serve connector`` does.
+
+The gRPC health service (``grpc.health.v1.Health``) answers on the same port, and with
+``--health-port`` also without TLS on a port of its own that serves nothing else: the
+kubelet's gRPC probe cannot speak TLS. Both report NOT_SERVING once shutdown begins.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from concurrent import futures
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 DEFAULT_MODULES = ("k8s_operator_connector.connectors",)
 logger = logging.getLogger(__name__)
@@ -38,11 +43,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain of this server")
     parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
     parser.add_argument("--tls-client-ca", type=Path, help="PEM CA: require client certificates it signed")
+    parser.add_argument(
+        "--health-port", type=int, default=0, help="plaintext port serving only gRPC health checks; 0: none"
+    )
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
     if args.tls_client_ca and not args.tls_cert:
         parser.error("--tls-client-ca needs --tls-cert and --tls-key")
+    if args.health_port and args.health_port in (args.port, args.prometheus_port):
+        parser.error("--health-port must differ from --port and --prometheus-port")
     return args
 
 
@@ -52,6 +62,21 @@ def server_credentials(cert: Path, key: Path, client_ca: Path | None = None) -> 
         root_certificates=client_ca.read_bytes() if client_ca else None,
         require_client_auth=client_ca is not None,
     )
+
+
+SERVED = (
+    "flyteidl.service.AsyncAgentService",
+    "flyteidl.service.SyncAgentService",
+    "flyteidl.service.AgentMetadataService",
+)
+
+
+async def health_servicer() -> health.aio.HealthServicer:
+    """SERVING for the whole server (``""``), each connector service and the health service."""
+    servicer = health.aio.HealthServicer()
+    for service in ("", *SERVED, health.SERVICE_NAME):
+        await servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    return servicer
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -76,20 +101,34 @@ async def serve(args: argparse.Namespace) -> None:
     add_AsyncAgentServiceServicer_to_server(AsyncConnectorService(), server)
     add_SyncAgentServiceServicer_to_server(SyncConnectorService(), server)
     add_AgentMetadataServiceServicer_to_server(ConnectorMetadataService(), server)
+    health_checks = await health_servicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_checks, server)
+    health_server = None
+    if args.health_port:
+        health_server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(health_checks, health_server)
+        health_server.add_insecure_port(f"{args.host}:{args.health_port}")
     address = f"{args.host}:{args.port}"
     if args.tls_cert:
         server.add_secure_port(address, server_credentials(args.tls_cert, args.tls_key, args.tls_client_ca))
     else:
         server.add_insecure_port(address)
     await server.start()
+    if health_server:
+        await health_server.start()
     mode = "mTLS" if args.tls_client_ca else "TLS" if args.tls_cert else "insecure"
     print(f"k8s-operator-connector serving on {address} ({mode})", flush=True)
+    if args.health_port:
+        print(f"gRPC health checks without TLS on {args.host}:{args.health_port}", flush=True)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
+    await health_checks.enter_graceful_shutdown()
     await server.stop(grace=5)
+    if health_server:
+        await health_server.stop(grace=None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
