@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -41,6 +42,20 @@ class ClusterApi:
             _preload_content=False,
             auth_settings=["BearerToken"],
         )
+
+    def read_secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        """One key of a Secret, decoded; None when the Secret or the key does not exist."""
+        try:
+            response = self.core.read_namespaced_secret(name, namespace, _preload_content=False)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        secret = json.loads(response.data)
+        if key in (secret.get("stringData") or {}):
+            return str(secret["stringData"][key])
+        encoded = (secret.get("data") or {}).get(key)
+        return None if encoded is None else base64.b64decode(encoded).decode("utf-8", errors="replace")
 
     def pod_names(self, namespace: str, job_uid: str) -> list[str]:
         pods = self.core.list_namespaced_pod(namespace, label_selector=f"controller-uid={job_uid}")

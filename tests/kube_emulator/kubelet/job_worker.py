@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kube_emulator.kubelet import secret_webhook
 from kube_emulator.kubelet.api import ClusterApi
 from kube_emulator.kubelet.outcomes import ContainerRunner
 
@@ -89,7 +90,14 @@ class JobWorker:
         restarts = 0
         while not self.stop.is_set():
             if run is None or not restart_in_place:
-                run = PodRun(self._create_pod())
+                try:
+                    run = PodRun(self._create_pod())
+                except secret_webhook.WebhookDenied as error:
+                    # The real Job controller keeps retrying (events FailedCreate); ending the Job
+                    # at once keeps a broken request from hanging tests and demos.
+                    message = f'admission webhook "flyte-pod-webhook.flyte.org" denied the request: {error}'
+                    self._job_finished("Failed", "FailedCreate", message, failures=failures)
+                    return
                 restarts = 0
                 self.cluster.patch_job_status(self.namespace, self.name, {"active": 1, "failed": failures or None})
             remaining = None if deadline_seconds is None else deadline_seconds - (time.monotonic() - started)
@@ -149,7 +157,8 @@ class JobWorker:
         ]
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
         pod["spec"].setdefault("nodeName", "kube-emulator-node")
-        return self.cluster.create_pod(self.namespace, pod)
+        # Admission: Flyte's secret webhook mutates pods labelled inject-flyte-secrets (or rejects them).
+        return self.cluster.create_pod(self.namespace, secret_webhook.mutate(pod))
 
     @staticmethod
     def _container_status(run: PodRun, restarts: int, state: dict[str, Any]) -> dict[str, Any]:

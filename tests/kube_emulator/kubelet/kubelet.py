@@ -40,7 +40,9 @@ class Kubelet:
         if api_client is None:
             api_client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None)
         self.cluster = ClusterApi(api_client)
-        self.runner: ContainerRunner = SimulatedRunner(policy) if policy is not None else ProcessRunner()
+        self.runner: ContainerRunner = (
+            SimulatedRunner(policy) if policy is not None else ProcessRunner(self.cluster.read_secret_value)
+        )
         self._workers: dict[str, JobWorker] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kube_emulator.kubelet import termination
+from kube_emulator.kubelet import secret_webhook, termination
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,14 @@ class SimulatedRunner(ContainerRunner):
         return Finished(exit_code, outcome.log, message)
 
 
-def container_environment(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
-    """The host environment plus the container's `env` (values and simple fieldRefs)."""
+# (namespace, secret name, key) -> the decoded value, or None when the secret or key is missing.
+SecretReader = Callable[[str, str, str], str | None]
+
+
+def container_environment(
+    pod: dict[str, Any], container: dict[str, Any], read_secret: SecretReader | None = None
+) -> dict[str, str]:
+    """The host environment plus the container's `env` (values, simple fieldRefs, secretKeyRefs)."""
     metadata = pod["metadata"]
     fields = {
         "metadata.name": metadata["name"],
@@ -96,6 +102,12 @@ def container_environment(pod: dict[str, Any], container: dict[str, Any]) -> dic
         if "value" in variable:
             environment[variable["name"]] = str(variable["value"])
             continue
+        secret_ref = (variable.get("valueFrom") or {}).get("secretKeyRef")
+        if secret_ref and read_secret is not None:
+            value = read_secret(fields["metadata.namespace"], secret_ref.get("name", ""), secret_ref.get("key", ""))
+            if value is not None:  # a missing optional secret leaves the variable unset, as in Kubernetes
+                environment[variable["name"]] = value
+            continue
         field_path = ((variable.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath", "")
         if field_path in fields:
             environment[variable["name"]] = fields[field_path]
@@ -104,8 +116,26 @@ def container_environment(pod: dict[str, Any], container: dict[str, Any]) -> dic
     return environment
 
 
+def unmountable_secret_volumes(pod: dict[str, Any], container: dict[str, Any]) -> list[str]:
+    """Secret volumes Flyte's webhook mounted into the container: processes here cannot see them."""
+    webhook_volumes = {
+        volume.get("name")
+        for volume in pod["spec"].get("volumes") or []
+        if volume.get("secret") and str(volume.get("name", "")).startswith(secret_webhook.VOLUME_PREFIX)
+    }
+    return [
+        str(mount.get("name")) for mount in container.get("volumeMounts") or [] if mount.get("name") in webhook_volumes
+    ]
+
+
 class ProcessRunner(ContainerRunner):
-    """`command` + `args` of the first container as a local subprocess; the image is ignored."""
+    """`command` + `args` of the first container as a local subprocess; the image is ignored.
+
+    ``read_secret`` resolves ``secretKeyRef`` variables (e.g. those Flyte's secret webhook adds).
+    """
+
+    def __init__(self, read_secret: SecretReader | None = None) -> None:
+        self.read_secret = read_secret
 
     def run(
         self,
@@ -120,8 +150,16 @@ class ProcessRunner(ContainerRunner):
         if not argv:
             on_log("kube-emulator kubelet: the container has neither command nor args\n")
             return Finished(128, "")
+        unmounted = unmountable_secret_volumes(pod, container)
+        if unmounted:
+            message = (
+                f"kube-emulator kubelet: cannot mount the secret volumes {', '.join(unmounted)} on this host; "
+                "request Flyte secrets with mount_requirement=Secret.MountType.ENV_VAR here\n"
+            )
+            on_log(message)
+            return Finished(1, message)
         with tempfile.TemporaryDirectory(prefix="kube-emulator-termination-") as scratch:
-            environment = container_environment(pod, container)
+            environment = container_environment(pod, container, self.read_secret)
             message_file = None
             if termination.message_path(container):
                 # The real kubelet mounts an empty file at terminationMessagePath; here it is a host file.
