@@ -235,6 +235,13 @@ def test_connector_deployment_service_and_config(rendered):
     settings = parse_settings(yaml.safe_load(config_map["data"]["connector.yaml"]))
     assert list(settings.task_types) == TASK_TYPES
     assert settings.custom_resource.allowed_kinds == ()
+    # The signing keys come from a Secret mounted where the configuration looks for them.
+    assert settings.meta_signing.mode == "required"
+    keys_mount = next(m for m in container["volumeMounts"] if m["name"] == "meta-signing")
+    assert (keys_mount["mountPath"], keys_mount["readOnly"]) == (settings.meta_signing.keys_path, True)
+    keys_volume = next(v for v in pod_spec["volumes"] if v["name"] == "meta-signing")
+    assert keys_volume["secret"]["secretName"] == "flyte-k8s-operator-connector-meta-signing"
+    assert not any(o["kind"] == "Secret" for o in objects), "a signing key must never be in the bundle"
     service = _one(objects, "Service", "flyte-k8s-operator-connector")
     grpc = next(p for p in service["spec"]["ports"] if p["name"] == "grpc")
     assert (grpc["port"], grpc["targetPort"]) == (8000, "grpc")

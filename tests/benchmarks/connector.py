@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import sys
 import tempfile
 import time
@@ -109,7 +110,10 @@ def _progress(message: str) -> None:
 def _operator_config(work_dir: Path, kubeconfig: Path) -> Path:
     """Our connector's settings: this namespace only, and an API rate limit the benchmark never hits."""
     path = work_dir / "operator-connector.yaml"
+    keys = work_dir / "meta-signing-keys"
+    keys.write_text(secrets.token_hex(32) + "\n")
     settings = {
+        "metaSigning": {"mode": "required", "keysPath": str(keys)},
         "namespaces": [OPERATOR.namespace],
         "defaultNamespace": OPERATOR.namespace,
         "taskTypes": ["parallel_job"],

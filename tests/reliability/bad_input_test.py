@@ -177,17 +177,14 @@ def test_unknown_task_type_is_not_found(served: Served):
 @pytest.mark.parametrize(
     ("meta", "phrase"),
     [
-        (b"\xff\xfe not utf-8", "resource_meta: not JSON written by this connector"),
-        (b"not json", "resource_meta: not JSON written by this connector"),
-        (b"[1, 2]", "resource_meta: expected a JSON object"),
-        (b'{"group": "g"}', "resource_meta.version: missing"),
-        (
-            json.dumps({f: "x" for f in ("group", "version", "plural", "kind", "namespace")} | {"name": 5}).encode(),
-            "resource_meta.name: expected str",
-        ),
-        (b"{" + b" " * (300 * 1024) + b"}", "more than the 262144 allowed"),
+        (b"\xff\xfe not utf-8", "resource_meta: not a resource meta written by this connector"),
+        (b"not json", "resource_meta: not a resource meta written by this connector"),
+        (b"[1, 2]", "resource_meta: not a resource meta written by this connector"),
+        (b'{"group": "g"}', "resource_meta: not signed, so refused"),
+        (b"hmac-sha256:" + b"0" * 64 + b":{}", "resource_meta: signature does not verify"),
+        (b"{" + b" " * (300 * 1024) + b"}", "more than the 16384 allowed"),
     ],
-    ids=["not-utf8", "not-json", "not-object", "missing-field", "wrong-type", "oversized"],
+    ids=["not-utf8", "not-json", "not-object", "unsigned", "bad-signature", "oversized"],
 )
 def test_undecodable_resource_meta_is_an_error_naming_it(served: Served, meta: bytes, phrase: str):
     for call in (served.client.get, served.client.delete):

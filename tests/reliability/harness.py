@@ -28,7 +28,7 @@ from flyteidl.core.execution_pb2 import TaskExecution
 from flyteidl.service import agent_pb2_grpc
 
 from benchmarks.processes import child_environment, free_port, rss_kib
-from k8s_operator_connector.conftest import make_metadata, make_template
+from k8s_operator_connector.conftest import make_metadata, make_template, write_signing_key
 from kube_emulator import KubeEmulator, wait_until
 from kube_emulator.faults import FaultRule
 
@@ -48,10 +48,14 @@ def phase_name(phase: int) -> str:
 
 
 def connector_config(kubeconfig: Path, **overrides: Any) -> dict[str, Any]:
-    """The YAML document of K8S_OPERATOR_CONNECTOR_CONFIG; ``api`` overrides merge."""
+    """The YAML document of K8S_OPERATOR_CONNECTOR_CONFIG; ``api`` overrides merge.
+
+    Metas are signed with the tests' key, written beside the kubeconfig as a Secret would be mounted.
+    """
     api = {"kubeconfig": str(kubeconfig), "qps": 500, "burst": 1000, "timeoutSeconds": 5, "maxRetries": 5}
     api.update(overrides.pop("api", {}))
     config: dict[str, Any] = {
+        "metaSigning": {"mode": "required", "keysPath": str(write_signing_key(kubeconfig.parent))},
         "defaultNamespace": NAMESPACE,
         "finishedRetentionSeconds": 600,
         "cleanupIntervalSeconds": 0.5,

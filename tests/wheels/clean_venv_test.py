@@ -255,11 +255,16 @@ def connector(venv_: Venv, work: Path, hidden: tuple[str, ...] = ()) -> Iterator
     command = (
         [venv_.python, "-c", PYFLYTE_WITHOUT, ",".join(hidden)] if hidden else [str(venv_.root / "bin" / "pyflyte")]
     )
+    # The connector does not start without its resource-meta signing key (metaSigning).
+    keys = work / "meta-signing-keys"
+    keys.write_text("wheel-test-signing-key-0123456789abcdef\n")
+    config = work / "connector.yaml"
+    config.write_text(f"metaSigning: {{keysPath: {keys}}}\n")
+    env = {**venv_.env, "HOME": str(work), "K8S_OPERATOR_CONNECTOR_CONFIG": str(config)}
     with log.open("w") as sink:
         process = subprocess.Popen(
-            [*command, *args],
-            stdout=sink, stderr=subprocess.STDOUT, cwd=work, env={**venv_.env, "HOME": str(work)}, text=True,
-        )  # fmt: skip
+            [*command, *args], stdout=sink, stderr=subprocess.STDOUT, cwd=work, env=env, text=True
+        )
     try:
         yield Connector(process, port, log)
     finally:

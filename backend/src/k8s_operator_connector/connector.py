@@ -25,7 +25,7 @@ from k8s_operator_connector.kube_api import KubeApiError
 from k8s_operator_connector.log_links import LinkSubject, render_log_links
 from k8s_operator_connector.object_cache import ObjectCache, Tracked
 from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
-from k8s_operator_connector.resource_meta import OperatorResourceMeta
+from k8s_operator_connector.resource_meta import OperatorResourceMeta, signed_meta_type
 from k8s_operator_connector.runtime import ConnectorRuntime
 from k8s_operator_connector.task_context import TASK_EXECUTION_ANNOTATION, TaskContext, task_context
 
@@ -42,10 +42,11 @@ class OperatorConnector(AsyncConnectorBase):
     name = CONNECTOR_NAME
 
     def __init__(self, plugin: OperatorPlugin, runtime: ConnectorRuntime) -> None:
+        self.meta_type = signed_meta_type(runtime.signer, plugin.task_type)
         super().__init__(
             task_type_name=plugin.task_type,
             task_type_version=plugin.task_type_version,
-            metadata_type=OperatorResourceMeta,
+            metadata_type=self.meta_type,
         )
         self.plugin = plugin
         self.runtime = runtime
@@ -93,7 +94,7 @@ class OperatorConnector(AsyncConnectorBase):
         except InvalidTaskError as error:
             return self._failed(context, f"invalid {self.plugin.task_type} task: {error}")
         manifest = _with_identity(built.manifest, context)
-        meta = OperatorResourceMeta(
+        meta = self.meta_type(
             group=built.resource.group,
             version=built.resource.version,
             plural=built.resource.plural,
@@ -142,7 +143,7 @@ class OperatorConnector(AsyncConnectorBase):
 
     def _failed(self, context: TaskContext, message: str) -> OperatorResourceMeta:
         logger.warning("task %s failed before creating an object: %s", context.task_execution_id, message)
-        return OperatorResourceMeta(
+        return self.meta_type(
             group="",
             version="",
             plural="",

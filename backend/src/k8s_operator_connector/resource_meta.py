@@ -2,27 +2,33 @@
 
 Everything a connector process needs to answer GetTask and DeleteTask is here and in the
 cluster, so a restarted connector (or another replica) serves tasks created by another.
+Metas are signed and verified by each connector's meta type (:mod:`meta_signing`).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from flytekit.extend.backend.base_connector import ResourceMeta
 
 from k8s_operator_connector.kube_api import ResourceType
+from k8s_operator_connector.meta_signing import MAX_META_BYTES, MetaRejected, MetaSigner
 
-MAX_META_BYTES = 256 * 1024
+MAX_FAILURE_MESSAGE = 4096
 
 
-class ResourceMetaError(ValueError):
+class ResourceMetaError(MetaRejected):
     """The resource meta propeller sent back does not decode; names the problem."""
 
 
 @dataclass
 class OperatorResourceMeta(ResourceMeta):
+    #: Set on the per-connector subclass :func:`signed_meta_type` makes.
+    signer: ClassVar[MetaSigner | None] = None
+    task_type: ClassVar[str] = ""
+
     group: str
     version: str
     plural: str
@@ -40,6 +46,10 @@ class OperatorResourceMeta(ResourceMeta):
     #: process keeps in memory (never here: propeller stores the meta, and manifests hold env).
     awaiting_quota: bool = False
 
+    def __post_init__(self) -> None:
+        # Keep metas small: propeller stores them, and decoding bounds their size.
+        self.failure_message = self.failure_message[:MAX_FAILURE_MESSAGE]
+
     @property
     def resource(self) -> ResourceType:
         return ResourceType(self.group, self.version, self.plural, self.kind)
@@ -48,11 +58,23 @@ class OperatorResourceMeta(ResourceMeta):
     def key(self) -> tuple[str, str]:
         return (self.namespace, self.name)
 
+    def payload(self) -> bytes:
+        """The canonical JSON encoding (sorted keys, no spaces, ASCII): what the MAC covers."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
     def encode(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
+        if self.signer is None:
+            raise TypeError("encode a meta through its connector's meta type (signed_meta_type)")
+        return self.signer.seal(self.task_type, self.payload())
 
     @classmethod
     def decode(cls, data: bytes) -> OperatorResourceMeta:
+        if cls.signer is None:
+            raise TypeError("decode a meta through its connector's meta type (signed_meta_type)")
+        return cls.from_payload(cls.signer.open(cls.task_type, data))
+
+    @classmethod
+    def from_payload(cls, data: bytes) -> OperatorResourceMeta:
         if len(data) > MAX_META_BYTES:
             raise ResourceMetaError(f"resource_meta: {len(data)} bytes, more than the {MAX_META_BYTES} allowed")
         try:
@@ -79,3 +101,10 @@ class OperatorResourceMeta(ResourceMeta):
         if not values.get("failure_phase") and not (values["name"] and values["plural"] and values["version"]):
             raise ResourceMetaError("resource_meta: name, plural and version must not be empty")
         return cls(**values)
+
+
+def signed_meta_type(signer: MetaSigner, task_type: str) -> type[OperatorResourceMeta]:
+    """The meta class one connector hands to flytekit: it seals and opens with ``signer``,
+    bound to ``task_type`` (a meta issued for one task type does not verify for another)."""
+    namespace = {"signer": signer, "task_type": task_type, "__module__": __name__}
+    return type(f"OperatorResourceMeta[{task_type}]", (OperatorResourceMeta,), namespace)

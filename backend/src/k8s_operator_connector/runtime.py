@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from k8s_operator_connector.kube_api import KubeApi, KubeApiError, ResourceType
+from k8s_operator_connector.meta_signing import MetaSigner
 from k8s_operator_connector.object_cache import ObjectCache
 from k8s_operator_connector.plugin import Observation
 from k8s_operator_connector.settings import ConnectorSettings
@@ -27,8 +28,15 @@ MAX_PENDING_CREATES = 10_000
 
 
 class ConnectorRuntime:
-    def __init__(self, settings: ConnectorSettings, api_factory: Callable[[], KubeApi] | None = None) -> None:
+    def __init__(
+        self,
+        settings: ConnectorSettings,
+        api_factory: Callable[[], KubeApi] | None = None,
+        signer: MetaSigner | None = None,
+    ) -> None:
         self.settings = settings
+        # Loaded now, so a required but missing signing key stops the connector at start.
+        self.signer = signer or MetaSigner.from_settings(settings.meta_signing)
         self._api_factory = api_factory or (lambda: KubeApi(settings.api))
         self._api: KubeApi | None = None
         self._caches: dict[tuple[ResourceType, str | None], ObjectCache] = {}

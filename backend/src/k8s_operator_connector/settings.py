@@ -18,6 +18,9 @@ import yaml
 
 from k8s_operator_connector.log_template import LogTemplate, TemplateError, parse_template
 from k8s_operator_connector.pod_defaults import PodDefaults, PodDefaultsError, parse_pod_defaults
+from k8s_operator_connector.meta_signing import MetaSigningSettings, parse_meta_signing
+from k8s_operator_connector.settings_reader import SettingsError
+from k8s_operator_connector.settings_reader import SettingsReader as _Reader
 
 CONFIG_ENV = "K8S_OPERATOR_CONNECTOR_CONFIG"
 ALL_TASK_TYPES = (
@@ -27,10 +30,6 @@ ALL_TASK_TYPES = (
 )
 LOG_LINK_PHASES = ("pending", "running", "succeeded", "failed")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-
-
-class SettingsError(ValueError):
-    """The configuration is invalid; the message names the key and what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -92,67 +91,15 @@ class ConnectorSettings:
     custom_resource: CustomResourceSettings = field(default_factory=CustomResourceSettings)
     task_types: tuple[str, ...] = ALL_TASK_TYPES
     pod_defaults: PodDefaults = field(default_factory=PodDefaults)  # Flyte's k8s plugin keys
+    meta_signing: MetaSigningSettings = field(default_factory=MetaSigningSettings)
 
     def watches_namespace(self, namespace: str) -> bool:
         return not self.namespaces or namespace in self.namespaces
 
 
-class _Reader:
-    """Reads one mapping of the YAML document, remembering where it is for error messages."""
-
-    def __init__(self, data: Any, where: str) -> None:
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            raise SettingsError(f"{where or 'the configuration'} must be a mapping, got {type(data).__name__}")
-        self.data = data
-        self.where = where
-        self.used: set[str] = set()
-
-    def _key(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
-        self.used.add(key)
-        if key not in self.data or self.data[key] is None:
-            return default
-        value = self.data[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            names = " or ".join(k.__name__ for k in kinds)
-            raise SettingsError(f"{self._key(key)} must be {names}, got {value!r}")
-        return value
-
-    def number(self, key: str, default: float, minimum: float, integer: bool = False) -> Any:
-        value = self.get(key, int if integer else (int, float), default)
-        if value < minimum:
-            raise SettingsError(f"{self._key(key)} must be >= {minimum}, got {value}")
-        return value
-
-    def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-        values = self.get(key, list, list(default))
-        for index, value in enumerate(values):
-            if not isinstance(value, str) or not value:
-                raise SettingsError(f"{self._key(key)}[{index}] must be a non-empty string, got {value!r}")
-        return tuple(values)
-
-    def items(self, key: str) -> list[_Reader]:
-        return [_Reader(item, f"{self._key(key)}[{index}]") for index, item in enumerate(self.get(key, list, []))]
-
-    def child(self, key: str) -> _Reader:
-        return _Reader(self.get(key, Mapping, {}), self._key(key))
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise SettingsError(
-                f"unknown key {self._key(unknown[0])!r}; allowed keys here: {', '.join(sorted(self.used))}"
-            )
-
-
 def _namespace(reader: _Reader, key: str, value: str) -> str:
     if not _DNS_LABEL.match(value):
-        raise SettingsError(f"{reader._key(key)} must be a DNS-1123 label (a Kubernetes namespace), got {value!r}")
+        raise SettingsError(f"{reader.path(key)} must be a DNS-1123 label (a Kubernetes namespace), got {value!r}")
     return value
 
 
@@ -234,6 +181,7 @@ def parse_settings(document: Any) -> ConnectorSettings:
         custom_resource=custom_settings,
         task_types=task_types,
         pod_defaults=_pod_defaults(root.get("podDefaults", Mapping, {})),
+        meta_signing=parse_meta_signing(root.child("metaSigning")),
     )
     root.finish()
     return settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +11,17 @@ import yaml
 DEFAULT_NAMESPACE = "flytesnacks-development"
 
 
-def demo_connector_config(kubeconfig: Path | None, namespace: str = DEFAULT_NAMESPACE) -> dict[str, Any]:
-    """Settings for the demo: its namespace, a kubeconfig, log links, and batch/v1 Jobs allowlisted.
+def demo_connector_config(
+    kubeconfig: Path | None, signing_keys: Path, namespace: str = DEFAULT_NAMESPACE
+) -> dict[str, Any]:
+    """Settings for the demo: its namespace, a kubeconfig, log links, batch/v1 Jobs allowlisted,
+    and the resource-meta signing key file (the connector refuses to start without one).
 
     ``kubeconfig=None`` leaves the connector to its defaults (in-cluster or ``KUBECONFIG``).
     """
     config: dict[str, Any] = {
         "defaultNamespace": namespace,
+        "metaSigning": {"mode": "required", "keysPath": str(signing_keys)},
         "logLinks": [
             {"name": "kubectl logs", "template": "kubectl logs -n {{ .namespace }} {{ .podName }}"},
             {
@@ -34,7 +39,12 @@ def demo_connector_config(kubeconfig: Path | None, namespace: str = DEFAULT_NAME
 
 
 def write_connector_config(path: Path, kubeconfig: Path | None, namespace: str = DEFAULT_NAMESPACE) -> Path:
-    """Writes :func:`demo_connector_config` as YAML to ``path``."""
+    """Writes :func:`demo_connector_config` as YAML to ``path``, and a fresh signing key beside it
+    (the demo's metas live only as long as the run, so a new key per run is enough)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(demo_connector_config(kubeconfig, namespace), sort_keys=False), encoding="utf-8")
+    keys = path.parent / "meta-signing-keys"
+    keys.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
+    keys.chmod(0o600)
+    config = demo_connector_config(kubeconfig, keys, namespace)
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path

@@ -1,0 +1,141 @@
+"""The connector as a trusted deputy, attacked over gRPC as a caller inside the cluster would.
+
+An attacker who reaches the port sends hand-made resource metas and CreateTasks. Each
+attempt gets a clear refusal, the emulator's request log shows no call on the named object
+(nothing read for it, created or deleted), and a good task right after still succeeds.
+The results are listed in docs/reliability.md ("The connector as a trusted deputy").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import pytest
+
+from k8s_operator_connector.meta_signing import MetaSigner
+from reliability.bad_input_test import assert_still_serving
+from reliability.conftest import Served
+from reliability.harness import NAMESPACE, PARALLEL_JOBS, ConnectorProcess, connector_config, create_request
+
+ATTACKER_KEY = b"attacker-guessed-key-0123456789abcdef0123"
+
+
+def meta_document(kind: str, plural: str, group: str, version: str, namespace: str, name: str, **extra: Any) -> dict:
+    document = {
+        "group": group,
+        "version": version,
+        "plural": plural,
+        "kind": kind,
+        "namespace": namespace,
+        "name": name,
+        "uid": "",
+        "task_execution_id": "flytesnacks/development/x/n0/0",
+        "failure_phase": 0,
+        "failure_message": "",
+        "awaiting_quota": False,
+    }
+    return {**document, **extra}
+
+
+def canonical(document: dict) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def victim_config_map(served: Served, name: str, namespace: str = "kube-system") -> dict:
+    return served.api.create(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}, "data": {}}
+    )
+
+
+def requests_naming(served: Served, name: str) -> list[Any]:
+    return [record for record in served.api.requests.recent() if record.name == name]
+
+
+def refused(call: Callable[[], Any], phrase: str) -> str:
+    with pytest.raises(grpc.RpcError) as raised:
+        call()
+    details = raised.value.details() or ""
+    assert phrase in details, details
+    return details
+
+
+def assert_get_and_delete_refused(served: Served, task_type: str, meta: bytes, phrase: str) -> None:
+    refused(lambda: served.client.get(task_type, meta), phrase)
+    refused(lambda: served.client.delete(task_type, meta), phrase)
+
+
+# -- forged, altered, replayed and oversized metas -----------------------------------------------
+
+
+def test_a_forged_meta_cannot_delete_or_read_a_config_map(served: Served):
+    victim_config_map(served, "cluster-settings")
+    document = meta_document("ConfigMap", "configmaps", "", "v1", "kube-system", "cluster-settings")
+    unsigned = canonical(document)
+    signed_by_attacker = MetaSigner("required", (ATTACKER_KEY,)).seal("parallel_job", unsigned)
+    assert_get_and_delete_refused(served, "parallel_job", unsigned, "not signed, so refused")
+    assert_get_and_delete_refused(served, "parallel_job", signed_by_attacker, "signature does not verify")
+    assert served.api.get("configmaps", "cluster-settings", "kube-system") is not None
+    assert requests_naming(served, "cluster-settings") == [], "the connector made a call on the victim"
+    assert_still_serving(served, "forged-then-good")
+
+
+def test_an_altered_meta_is_refused_and_the_original_still_works(served: Served):
+    run = served.client.start_task(create_request(execution="altered"))
+    victim = next(o for o in served.api.list(PARALLEL_JOBS, NAMESPACE) if "altered" in o["metadata"]["name"])
+    other = served.client.start_task(create_request(execution="altered-other"))
+    other_name = next(
+        o["metadata"]["name"]
+        for o in served.api.list(PARALLEL_JOBS, NAMESPACE)
+        if "altered-other" in o["metadata"]["name"]
+    )
+    altered = run.resource_meta.replace(victim["metadata"]["name"].encode(), other_name.encode())
+    assert altered != run.resource_meta
+    before = len(requests_naming(served, other_name))
+    assert_get_and_delete_refused(served, "parallel_job", altered, "signature does not verify")
+    assert len(requests_naming(served, other_name)) == before
+    assert served.api.get(PARALLEL_JOBS, other_name, NAMESPACE) is not None
+    assert served.client.get("parallel_job", run.resource_meta).phase  # the genuine meta still answers
+    served.client.abort(other)
+    served.client.abort(run)
+
+
+def test_a_meta_replayed_for_another_task_type_is_refused(served: Served):
+    run = served.client.start_task(create_request(execution="replayed"))
+    name = next(
+        o["metadata"]["name"] for o in served.api.list(PARALLEL_JOBS, NAMESPACE) if "replayed" in o["metadata"]["name"]
+    )
+    before = len(requests_naming(served, name))
+    assert_get_and_delete_refused(served, "custom_resource", run.resource_meta, "for task type custom_resource")
+    assert len(requests_naming(served, name)) == before
+    assert served.api.get(PARALLEL_JOBS, name, NAMESPACE) is not None
+    served.client.abort(run)
+
+
+def test_an_oversized_meta_is_refused_before_it_is_parsed(served: Served):
+    huge = (
+        b"hmac-sha256:"
+        + b"0" * 64
+        + b":"
+        + canonical(meta_document("ConfigMap", "configmaps", "", "v1", "kube-system", "x" * 20_000))
+    )
+    assert_get_and_delete_refused(served, "parallel_job", huge, "more than the 16384 allowed")
+    assert_still_serving(served, "oversized-then-good")
+
+
+# -- start-up --------------------------------------------------------------------------------------
+
+
+def test_the_connector_refuses_to_start_without_its_signing_key(served: Served):
+    config = connector_config(served.kubeconfig)
+    config["metaSigning"] = {"mode": "required", "keysPath": str(served.work_dir / "no-such-keys")}
+    process = ConnectorProcess(served.work_dir, config, label="no-key")
+    try:
+        with pytest.raises(RuntimeError, match="exited with") as raised:
+            process.start(timeout=120)
+    finally:
+        process.stop()
+    assert "metaSigning.keysPath" in str(raised.value)
+    assert "no signing key found" in str(raised.value)
