@@ -37,6 +37,7 @@ from bundle_test import render
 from flyteidl.admin.agent_pb2 import Agent
 from flytekit.extend.backend.base_connector import ConnectorRegistry
 
+from k8s_operator_connector.conftest import signer_for_tests
 from k8s_operator_connector.connector import OperatorConnector
 from k8s_operator_connector.plugins import available_plugins
 from k8s_operator_connector.runtime import ConnectorRuntime
@@ -189,7 +190,13 @@ def list_agents() -> Iterator[ListAgents]:
     saved = ConnectorRegistry._REGISTRY, ConnectorRegistry._METADATA
     try:
         for endpoint, connectors in (
-            (OUR_ENDPOINT, [OperatorConnector(plugins[t], ConnectorRuntime(settings)) for t in settings.task_types]),
+            (
+                OUR_ENDPOINT,
+                [
+                    OperatorConnector(plugins[t], ConnectorRuntime(settings, signer=signer_for_tests()))
+                    for t in settings.task_types
+                ],
+            ),
             # flyteconnector's image serves at least flytekit's own connectors.
             (FLYTECONNECTOR_ENDPOINT, [SensorEngine(), WebhookConnector()]),
         ):

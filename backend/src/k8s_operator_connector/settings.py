@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 
 from k8s_operator_connector.log_template import LogTemplate, TemplateError, parse_template
-from k8s_operator_connector.pod_defaults import PodDefaults, PodDefaultsError, parse_pod_defaults
 from k8s_operator_connector.meta_signing import MetaSigningSettings, parse_meta_signing
+from k8s_operator_connector.pod_defaults import PodDefaults, PodDefaultsError, parse_pod_defaults
 from k8s_operator_connector.settings_reader import SettingsError
 from k8s_operator_connector.settings_reader import SettingsReader as _Reader
 
