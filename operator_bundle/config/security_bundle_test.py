@@ -247,15 +247,7 @@ def test_production_serves_tls_from_the_secret_with_health_checks_for_the_kubele
 
 
 def test_the_mtls_component_requires_client_certificates_from_the_secrets_ca(tmp_path):
-    overlay = tmp_path / "overlay"
-    overlay.mkdir()
-    config = Path(__file__).resolve().parent
-    (overlay / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        f"resources: [{os.path.relpath(config / 'overlays/production', overlay)}]\n"
-        f"components: [{os.path.relpath(config / 'components/connector-mtls', overlay)}]\n"
-    )
-    pod_spec, container, args = _served_arguments(render(str(overlay)))
+    pod_spec, container, args = _served_arguments(_overlay(tmp_path, "components/connector-mtls"))
     assert args.tls_client_ca == Path("/etc/flyte-k8s-operator-tls/ca.crt")
     assert _mounted_from_secret(pod_spec, container, args.tls_client_ca, TLS_SECRET)
 
@@ -265,3 +257,50 @@ def test_the_other_entry_points_serve_plaintext_as_their_propeller_config_says(e
     pod_spec, container = _connector_container(render(entry_point))
     assert container["command"] == ["pyflyte"] and not any("tls" in arg for arg in container["args"])
     assert all(volume.get("secret", {}).get("secretName") != TLS_SECRET for volume in pod_spec["volumes"])
+
+
+# -- per-namespace RBAC (components/namespaced-rbac) ------------------------------------------
+
+BINDINGS = {"flyte-k8s-operator-connector", "parallel-job-operator"}
+
+
+def _overlay(tmp_path: Path, *components: str) -> list[dict[str, Any]]:
+    """What an overlay of the user's own (no `namespace:`) builds from production plus components."""
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    config = Path(__file__).resolve().parent
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [{os.path.relpath(config / 'overlays/production', overlay)}]\n"
+        f"components: [{', '.join(os.path.relpath(config / c, overlay) for c in components)}]\n"
+    )
+    return render(str(overlay))
+
+
+def test_namespaced_rbac_binds_both_roles_only_in_the_namespaces_the_operator_serves(tmp_path):
+    from parallel_job_operator.cli import parse_args
+
+    objects = _overlay(tmp_path, "components/namespaced-rbac")
+    assert [o for o in objects if o["kind"] == "ClusterRoleBinding" and o["metadata"]["name"] in BINDINGS] == []
+    roles = {o["metadata"]["name"] for o in objects if o["kind"] == "ClusterRole"}
+    bindings = [o for o in objects if o["kind"] == "RoleBinding"]
+    namespaces = {b["metadata"]["namespace"] for b in bindings}
+    assert namespaces and NAMESPACE not in namespaces
+    for namespace in namespaces:
+        here = [b for b in bindings if b["metadata"]["namespace"] == namespace]
+        assert sorted(b["roleRef"]["name"] for b in here) == sorted(BINDINGS)
+        for binding in here:
+            assert binding["roleRef"]["kind"] == "ClusterRole" and binding["roleRef"]["name"] in roles
+            assert binding["subjects"] == [
+                {"kind": "ServiceAccount", "name": binding["roleRef"]["name"], "namespace": NAMESPACE}
+            ]
+            assert binding["metadata"]["labels"]["app.kubernetes.io/part-of"] == "flyte-operator-kit"
+    (container,) = _deployment(objects, "parallel-job-operator")["spec"]["template"]["spec"]["containers"]
+    args = parse_args(container["args"])
+    assert not args.clusterwide and set(args.namespaces) == namespaces
+
+
+def test_namespaced_rbac_combines_with_mutual_tls(tmp_path):
+    objects = _overlay(tmp_path, "components/namespaced-rbac", "components/connector-mtls")
+    assert any(o["kind"] == "RoleBinding" for o in objects)
+    assert "--tls-client-ca=/etc/flyte-k8s-operator-tls/ca.crt" in _connector_container(objects)[1]["args"]
