@@ -304,3 +304,16 @@ def test_namespaced_rbac_combines_with_mutual_tls(tmp_path):
     objects = _overlay(tmp_path, "components/namespaced-rbac", "components/connector-mtls")
     assert any(o["kind"] == "RoleBinding" for o in objects)
     assert "--tls-client-ca=/etc/flyte-k8s-operator-tls/ca.crt" in _connector_container(objects)[1]["args"]
+
+
+def test_production_serves_what_the_base_deployment_serves():
+    """components/connector-tls replaces the base's args: a new flag there must be carried over."""
+    from k8s_operator_connector.serve import DEFAULT_MODULES
+
+    _, base = _connector_container(render("default"))
+    assert base["command"] == ["pyflyte"] and base["args"][:2] == ["serve", "connector"]
+    flags = dict(zip(base["args"][2::2], base["args"][3::2], strict=True))
+    assert set(flags) == {"--port", "--prometheus_port", "--modules"}, "carry new flags into connector-tls"
+    _, _, args = _served_arguments(render("overlays/production"))
+    assert (str(args.port), str(args.prometheus_port)) == (flags["--port"], flags["--prometheus_port"])
+    assert tuple(args.modules or DEFAULT_MODULES) == (flags["--modules"],)
