@@ -36,7 +36,7 @@ def run_demo(*arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_main_and_failing_workflows_run_end_to_end() -> None:
+def test_main_shaped_and_failing_workflows_run_end_to_end() -> None:
     completed = run_demo("--n", str(N))
     output = completed.stdout
     assert completed.returncode == 0, output + completed.stderr
@@ -46,6 +46,15 @@ def test_main_and_failing_workflows_run_end_to_end() -> None:
     assert f"the sum of squares below {N} is {expected_sum_of_squares(N)}" in output  # the report Job's log
     assert "custom_resource Job local-" in output and ": SUCCEEDED report Job: 1/1 pods succeeded" in output
     assert "log link kubectl logs (worker 0)" in output
+    # The shaped workflow: a pod template (renamed primary), a secret read through flytekit's
+    # secrets API after the kubelet's webhook injected it, and the interruptible toleration.
+    assert "RESULT of workflow shaped: " in output
+    assert "the digest matches the Secret demo-credentials created for this run" in output
+    assert (
+        "worker pod: container 'worker' (the pod template named it 'task'), label inject-flyte-secrets=true" in output
+    )
+    assert "'flyte-operator-demo/interruptible', 'flyte-operator-demo/pod-template'" in output
+    assert "secret env from the webhook: ['_FSEC_DEMO-CREDENTIALS_TOKEN']" in output
     # The failing workflow: the worker's message, the operator's restart, the connector's failure.
     assert "workflow failing FAILED as intended" in output
     assert FAILURE_MESSAGE in output

@@ -15,7 +15,8 @@ def demo_connector_config(
     kubeconfig: Path | None, signing_keys: Path, namespace: str = DEFAULT_NAMESPACE
 ) -> dict[str, Any]:
     """Settings for the demo: its namespace, a kubeconfig, log links, batch/v1 Jobs allowlisted,
-    and the resource-meta signing key file (the connector refuses to start without one).
+    the resource-meta signing key file (the connector refuses to start without one), and
+    podDefaults with Flyte's keys (an interruptible toleration: harmless where no node is tainted).
 
     ``kubeconfig=None`` leaves the connector to its defaults (in-cluster or ``KUBECONFIG``).
     """
@@ -31,6 +32,12 @@ def demo_connector_config(
         ],
         "customResource": {
             "allowedKinds": [{"group": "batch", "version": "v1", "kind": "Job", "plural": "jobs"}],
+        },
+        "podDefaults": {
+            "default-labels": {"app.kubernetes.io/part-of": "flyte-operator-demo"},
+            "interruptible-tolerations": [
+                {"key": "flyte-operator-demo/interruptible", "operator": "Exists", "effect": "NoSchedule"}
+            ],
         },
     }
     if kubeconfig is not None:

@@ -32,12 +32,13 @@ from flyte_operator_demo.connector_config import DEFAULT_NAMESPACE, write_connec
 from flyte_operator_demo.local_cluster import LocalCluster
 from flyte_operator_demo.paths import find_crd
 from flyte_operator_demo.pyflyte_process import PyflyteOutcome, run_pyflyte
+from flyte_operator_demo.shaped_run import describe_worker_pod, ensure_demo_secret
 from flyte_operator_demo.summary import print_summary
 from flyte_operator_demo.worker_environment import prepare_worker_environment
 from kube_emulator import wait_until
 
 CONNECTOR_CONFIG_ENV = "K8S_OPERATOR_CONNECTOR_CONFIG"
-WORKFLOWS = ("main", "failing")
+WORKFLOWS = ("main", "shaped", "failing")
 EXIT_ABORTED = 130
 CLEANUP_TIMEOUT_SECONDS = 60.0
 
@@ -51,11 +52,14 @@ class WorkflowRun:
     objects: tuple[ObservedObject, ...]
     seconds: float
     n: int
+    secret: str = ""
 
     @property
     def as_expected(self) -> bool:
-        """``main`` must succeed; ``failing`` must fail (without being aborted)."""
+        """``main`` and ``shaped`` must succeed (``shaped`` with the secret's digest); ``failing`` must fail."""
         if self.outcome.interrupted:
+            return False
+        if self.workflow == "shaped" and self.outcome.result != workflows.secret_digest(self.secret):
             return False
         return (self.outcome.returncode == 0) == (self.workflow != "failing")
 
@@ -108,7 +112,7 @@ def _api_client(kubeconfig: Path | None) -> object:
 
 
 def run_workflow(
-    workflow: str, options: argparse.Namespace, environment: dict[str, str], observer: ClusterObserver
+    workflow: str, options: argparse.Namespace, environment: dict[str, str], observer: ClusterObserver, secret: str = ""
 ) -> WorkflowRun:
     arguments = ["run"]
     if options.raw_output_data_prefix:
@@ -124,7 +128,7 @@ def run_workflow(
     seconds = time.monotonic() - started
     observer.poll_once()
     created = tuple(o for o in observer.objects() if (o.kind, o.name) not in before)
-    return WorkflowRun(workflow, outcome, created, seconds, options.n)
+    return WorkflowRun(workflow, outcome, created, seconds, options.n, secret)
 
 
 def report(run: WorkflowRun, observer: ClusterObserver) -> None:
@@ -132,10 +136,13 @@ def report(run: WorkflowRun, observer: ClusterObserver) -> None:
     print_summary(observer, run.objects, _say)
     if run.outcome.interrupted:
         return
+    if run.workflow == "shaped":
+        report_shaped(run, observer)
     if run.outcome.returncode == 0:
         _say(f"RESULT of workflow {run.workflow}: {run.outcome.result}   ({run.seconds:.1f}s)")
         if run.workflow == "main" and run.outcome.result == str(workflows.expected_sum_of_squares(run.n)):
             _say(f"  = sum(i*i for i in range({run.n})): every one of the {workflows.WORKERS} workers contributed")
+
     elif run.workflow == "failing":
         _say(f"workflow failing FAILED as intended ({run.seconds:.1f}s); see the connector's message above.")
         _say(
@@ -144,6 +151,17 @@ def report(run: WorkflowRun, observer: ClusterObserver) -> None:
         )
     else:
         _say(f"workflow {run.workflow} FAILED unexpectedly (exit {run.outcome.returncode}, {run.seconds:.1f}s)")
+
+
+def report_shaped(run: WorkflowRun, observer: ClusterObserver) -> None:
+    if run.outcome.returncode == 0:
+        matches = run.outcome.result == workflows.secret_digest(run.secret)
+        verdict = "matches" if matches else "DOES NOT match"
+        _say(f"  the digest {verdict} the Secret {workflows.SECRET_GROUP} created for this run")
+    for observed in run.objects:
+        for pod in observer.pod_objects(observed)[:1] if observed.kind == "ParallelJob" else []:
+            for line in describe_worker_pod(pod):
+                _say(f"  worker pod: {line}")
 
 
 def verify_abort(observer: ClusterObserver) -> bool:
@@ -171,10 +189,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         with kubernetes_target(options, work_dir) as (kubeconfig, where):
             config = write_connector_config(work_dir / "connector.yaml", kubeconfig, options.namespace)
             environment = {**os.environ, CONNECTOR_CONFIG_ENV: str(config)}
-            observer = ClusterObserver(_api_client(kubeconfig), options.namespace).start()
+            api_client = _api_client(kubeconfig)
+            secret = ensure_demo_secret(api_client, options.namespace) if "shaped" in selected else ""
+            observer = ClusterObserver(api_client, options.namespace).start()
             try:
                 for workflow in selected:
-                    run = run_workflow(workflow, options, environment, observer)
+                    run = run_workflow(workflow, options, environment, observer, secret)
                     runs.append(run)
                     report(run, observer)
                     if run.outcome.interrupted:

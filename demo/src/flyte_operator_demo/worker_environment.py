@@ -21,12 +21,14 @@ def write_python_shim(directory: Path, interpreter: str = sys.executable) -> Pat
     """A directory holding ``python``/``python3`` scripts that exec ``interpreter``.
 
     A script, not a symlink: a venv interpreter must be started by its own path to find its
-    site-packages.
+    site-packages. A bash script: dash (Debian's ``/bin/sh``) drops environment variables whose
+    names are not shell identifiers, such as Flyte's ``_FSEC_DEMO-CREDENTIALS_TOKEN``; bash
+    passes them on, as a container runtime does.
     """
     directory.mkdir(parents=True, exist_ok=True)
     for name in ("python", "python3"):
         shim = directory / name
-        shim.write_text(f'#!/bin/sh\nexec {shlex.quote(interpreter)} "$@"\n', encoding="utf-8")
+        shim.write_text(f'#!/bin/bash\nexec {shlex.quote(interpreter)} "$@"\n', encoding="utf-8")
         shim.chmod(0o755)
     return directory
 

@@ -4,6 +4,11 @@
   of its own slice of ``0..n-1`` and shares the partial sum; the leader gathers every partial and
   returns the total, which is right only if every worker ran. ``report`` then creates a
   batch/v1 Job (a ``CustomResourceTask``) that prints the total.
+* ``shaped``: ``read_secret`` shows the pod-building seams with Flyte: a pod template (whose
+  primary container flytekit names ``task``; the connector renames it to the operator's
+  ``worker``), a secret request (Flyte's webhook injects it as ``_FSEC_DEMO-CREDENTIALS_TOKEN``,
+  read through flytekit's secrets API) and ``interruptible=True`` (the connector's podDefaults
+  add the interruptible tolerations). It returns a digest of the secret, never the secret.
 * ``failing``: ``refuse_on_purpose`` runs on two workers; worker 1 raises on purpose. Its worker
   Job is restarted once by the operator (``max_restarts=1``), then the task fails with the
   worker's message; on a Flyte cluster propeller retries the whole task once (``retries=1``).
@@ -13,12 +18,14 @@ The image the workers run is ``FLYTE_OPERATOR_DEMO_IMAGE`` at import time (see `
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
 from datetime import timedelta
 
-from flytekit import kwtypes, task, workflow
+from flytekit import PodTemplate, Secret, current_context, kwtypes, task, workflow
+from kubernetes.client import V1Container, V1PodSpec, V1Toleration
 
 from flyte_operator_demo.images import demo_image
 from flytekitplugins.k8s_operator import CustomResourceTask, ParallelJob, current_worker, gather, share
@@ -26,6 +33,9 @@ from flytekitplugins.k8s_operator import CustomResourceTask, ParallelJob, curren
 IMAGE = demo_image()
 WORKERS = 3
 FAILING_WORKER = 1
+SECRET_GROUP = "demo-credentials"
+SECRET_KEY = "token"
+POD_TEMPLATE_LABEL = "flyte-operator-demo/pod-template"
 FAILURE_MESSAGE = "worker 1 refuses on purpose: this task demonstrates failures and retries"
 
 
@@ -85,6 +95,33 @@ report = CustomResourceTask(
 )
 
 
+def secret_digest(value: str) -> str:
+    """What ``read_secret`` returns for a secret value: a short SHA-256 prefix."""
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+@task(
+    task_config=ParallelJob(workers=1, timeout=timedelta(minutes=10)),
+    container_image=IMAGE,
+    pod_template=PodTemplate(
+        primary_container_name="task",
+        labels={POD_TEMPLATE_LABEL: "yes"},
+        pod_spec=V1PodSpec(
+            containers=[V1Container(name="task")],
+            tolerations=[V1Toleration(key="flyte-operator-demo/pod-template", operator="Exists")],
+        ),
+    ),
+    secret_requests=[Secret(group=SECRET_GROUP, key=SECRET_KEY, mount_requirement=Secret.MountType.ENV_VAR)],
+    interruptible=True,
+)
+def read_secret() -> str:
+    """Reads the requested secret the way any flytekit task does; returns its digest."""
+    token = current_context().secrets.get(SECRET_GROUP, SECRET_KEY)
+    if not token:
+        raise RuntimeError(f"the secret {SECRET_GROUP}/{SECRET_KEY} was not injected")
+    return secret_digest(token)
+
+
 @task(
     task_config=ParallelJob(workers=2, max_restarts=1, timeout=timedelta(minutes=10)),
     container_image=IMAGE,
@@ -104,6 +141,12 @@ def main(n: int = 1000, linger_seconds: int = 0) -> int:
     total = sum_of_squares(n=n, linger_seconds=linger_seconds)
     report(n=n, total=total)
     return total
+
+
+@workflow
+def shaped() -> str:
+    """A task with a pod template, a secret request and interruptible=True."""
+    return read_secret()
 
 
 @workflow

@@ -310,3 +310,28 @@ def test_local_run_goes_through_the_connector(fake_connector: _FakeConnector) ->
     assert "{{" not in output_prefix  # rendered to a local directory by the local executor
     assert args[args.index("--inputs") + 1] == f"{output_prefix}/inputs.pb"
     assert json_format.ParseDict(template.custom, parallel_job_pb2.ParallelJob()).workers == 1
+
+
+def test_a_task_with_a_pod_template_runs_locally_through_the_connector(fake_connector: _FakeConnector) -> None:
+    from flytekit import PodTemplate
+    from flytekit.extend.backend import base_connector
+    from kubernetes.client import V1Container, V1PodSpec
+
+    @task(
+        task_config=ParallelJob(workers=1),
+        container_image=IMAGE,
+        pod_template=PodTemplate(
+            primary_container_name="main", pod_spec=V1PodSpec(containers=[V1Container(name="main")])
+        ),
+    )
+    def templated(x: int) -> int:
+        return x
+
+    render = base_connector.render_task_template
+    # flytekit 1.16's local executor renders only tt.container.args and fails without a container.
+    assert templated(x=1) == 7
+    (template,) = fake_connector.templates
+    assert template.container is None and template.k8s_pod is not None
+    [primary] = template.k8s_pod.pod_spec["containers"]
+    assert primary["name"] == "main" and "{{.input}}" in primary["args"]  # left to the connector
+    assert base_connector.render_task_template is render  # flytekit's own function is back

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime
 import inspect
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -21,8 +22,10 @@ from flytekit.core.interface import Interface
 from flytekit.core.python_function_task import PythonFunctionTask
 from flytekit.exceptions.system import FlyteConnectorNotFound
 from flytekit.extend import TaskPlugins
+from flytekit.extend.backend import base_connector
 from flytekit.extend.backend.base_connector import AsyncConnectorExecutorMixin
 from flytekit.models.literals import LiteralMap
+from flytekit.models.task import TaskTemplate
 from google.protobuf import json_format
 
 from flyte_k8s_operator.v1 import custom_resource_pb2
@@ -86,13 +89,35 @@ def _run_with_connector(task: AsyncConnectorExecutorMixin, **kwargs: Any) -> Lit
         ) from error
 
 
+@contextlib.contextmanager
+def _pod_templates_unrendered() -> Iterator[None]:
+    """flytekit's local ``_create`` renders ``tt.container.args`` and fails on a task with a pod
+    template (no container; flytekit 1.16). Such a template passes through unrendered while this
+    is active: the connector renders the placeholders left in the primary container's args."""
+    render = base_connector.render_task_template
+
+    def render_if_container(template: TaskTemplate, file_prefix: str) -> TaskTemplate:
+        return render(template, file_prefix) if template.container is not None else template
+
+    base_connector.render_task_template = render_if_container
+    try:
+        yield
+    finally:
+        base_connector.render_task_template = render
+
+
 class _ConnectorExecution(AsyncConnectorExecutorMixin):
-    """flytekit's local connector executor, with an abort (Ctrl-C) that really deletes.
+    """flytekit's local connector executor, with an abort (Ctrl-C) that really deletes, and
+    tasks with pod templates.
 
     flytekit's own handler calls ``asyncio.run(connector.delete(...))`` from the SIGINT handler,
     which runs while its local event loop is polling, so ``asyncio.run`` raises and nothing is
     deleted (flytekit 1.16). The delete runs on a fresh loop in another thread instead.
     """
+
+    async def _create(self, task_template: TaskTemplate, output_prefix: str, inputs: Any = None) -> Any:
+        with _pod_templates_unrendered():
+            return await super()._create(task_template, output_prefix, inputs)
 
     def connector_signal_handler(self, resource_meta: Any, signum: int, frame: FrameType | None) -> None:
         delete = self._connector.delete
