@@ -18,8 +18,10 @@ commit 394040caccbdf5821fa6839386a35f0fb1b1ee9e):
 - .../connector/plugin.go ``getFinalConnector``: registry[type][version], else the default
   connector.
 - flytepropeller/pkg/controller/nodes/task/config/config.go ``GetEnabledPlugins``: a
-  default-for-task-types plugin that is not enabled stops propeller; handler.go
-  ``ResolvePlugin``: a task type the connector registry holds goes to connector-service.
+  default-for-task-types plugin that is not enabled stops propeller; handler.go ``Setup``: a
+  default-for-task-types entry holds only for a type the plugin registered at start;
+  ``ResolvePlugin``: a task type the connector registry holds goes to connector-service,
+  anything else to the default plugin.
 """
 
 from __future__ import annotations
@@ -171,7 +173,10 @@ def routes(files: Mapping[str, str], list_agents: ListAgents, task_categories: l
         if connector_enabled and task_type in registry:
             result[task_type, version] = Route("connector-service", registry[task_type].get(version, default))
         else:
-            result[task_type, version] = Route(defaults.get(task_type, "default plugin"))
+            # default-for-task-types holds only for a type the plugin registered at start; other
+            # plugins are taken to register theirs, connector-service registers its registry.
+            plugin = defaults.get(task_type, "default plugin")
+            result[task_type, version] = Route("default plugin" if plugin == "connector-service" else plugin)
     return {"enabled-plugins": enabled, "routes": result}
 
 
@@ -282,6 +287,18 @@ def test_the_tls_helm_values_carry_the_tls_file_and_a_ca_directory_for_go():
     (volume,) = deployment["extraVolumes"]
     assert env == {"name": "SSL_CERT_DIR", "value": mount["mountPath"]} and mount["name"] == volume["name"]
     assert volume["configMap"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
+
+
+def test_while_propeller_cannot_reach_the_connector_only_our_task_types_lose_their_route(list_agents, ours):
+    """The documented cost of routing by ListAgents (docs/install.md, step 4)."""
+    files = {**FLYTE_DEFAULTS["flyte-sandbox"]["files"], OUR_FILE: OUR_CONFIG_TEXT}
+    flyteconnector = _agents_categories(list_agents(FLYTECONNECTOR_ENDPOINT))
+    reachable = routes(files, list_agents, ours + flyteconnector)["routes"]
+    unreachable = routes(
+        files, lambda endpoint: [] if endpoint == OUR_ENDPOINT else list_agents(endpoint), ours + flyteconnector
+    )["routes"]
+    assert all(unreachable[category] == Route("default plugin") for category in ours)
+    assert all(unreachable[category] == reachable[category] for category in flyteconnector)
 
 
 def test_the_upstream_answers_are_what_the_test_relies_on(list_agents, ours):
