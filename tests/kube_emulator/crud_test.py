@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import kubernetes.watch  # type: ignore[import-untyped]
 import pytest
 from kubernetes.client import ApiException  # type: ignore[import-untyped]
 
@@ -94,6 +95,31 @@ def test_field_selectors_and_all_namespaces(core):
     by_namespace = core.list_config_map_for_all_namespaces(field_selector="metadata.namespace!=default")
     assert len(by_namespace.items) == 2
     assert int(everywhere.metadata.resource_version) > 0
+
+
+def test_core_events_select_on_their_own_field_labels(api, core):
+    for name, kind in (("w", "Warning"), ("n", "Normal")):
+        core.create_namespaced_event(
+            "default",
+            {
+                "metadata": {"name": name},
+                "type": kind,
+                "reason": "Failed",
+                "involvedObject": {"kind": "Pod", "name": name},
+            },
+        )
+    warnings = core.list_namespaced_event("default", field_selector="type=Warning")
+    assert [event.metadata.name for event in warnings.items] == ["w"]
+    about = core.list_event_for_all_namespaces(field_selector="involvedObject.name=n,reason=Failed")
+    assert [event.metadata.name for event in about.items] == ["n"]
+    assert [e["metadata"]["name"] for e in api.list("events", "default", field_selector="type!=Warning")] == ["n"]
+    events = kubernetes.watch.Watch().stream(
+        core.list_namespaced_event, "default", field_selector="type=Warning", timeout_seconds=1
+    )
+    assert [event["object"].metadata.name for event in events] == ["w"]
+    # Other kinds keep the field labels most built-ins have.
+    with pytest.raises(ApiException, match="field label not supported: type"):
+        core.list_namespaced_config_map("default", field_selector="type=Warning")
 
 
 def test_list_pagination(core):

@@ -157,7 +157,7 @@ class Dispatcher:
                     rt,
                     path.namespace,
                     LabelSelector.parse(query.get("labelSelector")),
-                    FieldSelector.parse(query.get("fieldSelector")),
+                    FieldSelector.parse(query.get("fieldSelector"), rt.is_core_events),
                     _int_param(query, "limit"),
                     query.get("continue"),
                 ),
@@ -185,7 +185,7 @@ class Dispatcher:
                 rt,
                 path.namespace,
                 LabelSelector.parse(query.get("labelSelector")),
-                FieldSelector.parse(query.get("fieldSelector")),
+                FieldSelector.parse(query.get("fieldSelector"), rt.is_core_events),
                 options,
             ),
         )
@@ -227,7 +227,7 @@ class Dispatcher:
         watcher = Watcher(
             namespace if rt.namespaced else None,
             LabelSelector.parse(query.get("labelSelector")),
-            FieldSelector.parse(query.get("fieldSelector")),
+            FieldSelector.parse(query.get("fieldSelector"), rt.is_core_events),
         )
         timeout = _int_param(query, "timeoutSeconds")
         since = query.get("resourceVersion") or ""

@@ -293,7 +293,8 @@ class KubeEmulator:
     ) -> list[dict[str, Any]]:
         """Objects of a resource, in one namespace or (namespace=None) all of them."""
         rt = self.registry.find(resource)
-        labels, fields = LabelSelector.parse(label_selector), FieldSelector.parse(field_selector)
+        labels = LabelSelector.parse(label_selector)
+        fields = FieldSelector.parse(field_selector, rt.is_core_events)
         listing = self._on_loop(lambda: self.apiserver.list_objects(rt, namespace, labels, fields))
         return copy.deepcopy(listing["items"])
 

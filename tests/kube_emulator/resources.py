@@ -27,6 +27,11 @@ class ResourceType:
         return f"{self.group}/{self.version}" if self.group else self.version
 
     @property
+    def is_core_events(self) -> bool:
+        """core/v1 events, which have field labels of their own (type, reason, involvedObject.*)."""
+        return self.group == "" and self.plural == "events"
+
+    @property
     def group_resource(self) -> str:
         """`paralleljobs.workloads.example.com` or `pods`: how error messages name it."""
         return f"{self.plural}.{self.group}" if self.group else self.plural

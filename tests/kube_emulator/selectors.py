@@ -75,36 +75,53 @@ class LabelSelector:
         return bool(self.requirements)
 
 
-_FIELD_PATHS = {"metadata.name": ("metadata", "name"), "metadata.namespace": ("metadata", "namespace")}
+_FIELD_PATHS: dict[str, tuple[str, ...]] = {
+    "metadata.name": ("metadata", "name"),
+    "metadata.namespace": ("metadata", "namespace"),
+}
+# Field labels core/v1 events add (kubernetes pkg/apis/core/v1/conversion.go, Event): the ones
+# `kubectl describe` and controllers select on.
+_EVENT_FIELD_PATHS: dict[str, tuple[str, ...]] = {
+    "type": ("type",),
+    "reason": ("reason",),
+    "involvedObject.kind": ("involvedObject", "kind"),
+    "involvedObject.name": ("involvedObject", "name"),
+    "involvedObject.namespace": ("involvedObject", "namespace"),
+    "involvedObject.uid": ("involvedObject", "uid"),
+}
+
+
+def _field(obj: Mapping[str, Any], path: tuple[str, ...]) -> str:
+    value: Any = obj
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return str(value or "")
 
 
 @dataclass(frozen=True)
 class FieldSelector:
-    """Only metadata.name and metadata.namespace, with =, == and !=, like most built-ins."""
+    """metadata.name and metadata.namespace (plus core events' own labels), with =, == and !=."""
 
-    terms: tuple[tuple[tuple[str, str], bool, str], ...] = ()
+    terms: tuple[tuple[tuple[str, ...], bool, str], ...] = ()
 
     @classmethod
-    def parse(cls, text: str | None) -> FieldSelector:
+    def parse(cls, text: str | None, core_events: bool = False) -> FieldSelector:
         if not text:
             return cls()
+        paths = {**_FIELD_PATHS, **_EVENT_FIELD_PATHS} if core_events else _FIELD_PATHS
         terms = []
         for part in _split_top_level(text):
             match = _EQ_RE.match(part)
             if not match:
                 raise bad_request(f"invalid field selector: {part!r}")
             path, op, value = match.groups()
-            if path not in _FIELD_PATHS:
+            if path not in paths:
                 raise bad_request(f"field label not supported: {path}")
-            terms.append((_FIELD_PATHS[path], op != "!=", value))
+            terms.append((paths[path], op != "!=", value))
         return cls(tuple(terms))
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
-        for (section, key), equal, value in self.terms:
-            actual = (obj.get(section) or {}).get(key) or ""
-            if (actual == value) != equal:
-                return False
-        return True
+        return all((_field(obj, path) == value) == equal for path, equal, value in self.terms)
 
     def __bool__(self) -> bool:
         return bool(self.terms)

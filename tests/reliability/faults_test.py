@@ -238,7 +238,8 @@ def test_connector_restart_mid_flight_serves_the_old_tasks(served: Served):
         set_status(served.api, name, phase)
     served.client.poll_until_phase(tasks["Succeeded"][0], TaskExecution.SUCCEEDED)
     served.restart_connector(crash=True)  # SIGKILL, then a new process on the same port
-    expected = {"Pending": TaskExecution.INITIALIZING, "Running": TaskExecution.RUNNING}
+    # Pending with no Warning event answers QUEUED (console_phase.py).
+    expected = {"Pending": TaskExecution.QUEUED, "Running": TaskExecution.RUNNING}
     for phase, (run, _) in tasks.items():
         want = expected.get(phase, TaskExecution.SUCCEEDED)
         assert served.client.poll_until_phase(run, want).phase == want

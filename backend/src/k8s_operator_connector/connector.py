@@ -21,6 +21,7 @@ from flytekit.models.literals import LiteralMap
 from flytekit.models.task import TaskExecutionMetadata, TaskTemplate
 
 from k8s_operator_connector.api_errors import create_failure, is_quota_exceeded, observe_failure
+from k8s_operator_connector.console_phase import SHAPED_PHASES, for_console
 from k8s_operator_connector.kube_api import KubeApiError
 from k8s_operator_connector.log_links import LinkSubject, render_log_links
 from k8s_operator_connector.object_cache import ObjectCache, Tracked
@@ -200,7 +201,7 @@ class OperatorConnector(AsyncConnectorBase):
                     f"(limit staleAfterSeconds={settings.stale_after_seconds:.0f}): {error}",
                 )
             if tracked is not None:
-                return tracked.observation
+                return self._checked(meta, tracked)
             return Observation.of(TaskExecution.INITIALIZING, f"waiting for the Kubernetes API: {error}")
 
     def _retry_pending_create(self, meta: OperatorResourceMeta, cache: ObjectCache) -> Observation:
@@ -218,14 +219,14 @@ class OperatorConnector(AsyncConnectorBase):
             if error.status == 409:
                 self.runtime.forget_pending_create(meta.key)
                 tracked = cache.record(self.runtime.api.get(meta.resource, meta.namespace, meta.name))
-                return tracked.observation
+                return self._checked(meta, tracked)
             outcome = create_failure(error, meta.resource, meta.namespace, meta.name)
             if outcome is None:
                 return Observation.of(TaskExecution.WAITING_FOR_RESOURCES, f"retrying create: {error}")
             self.runtime.forget_pending_create(meta.key)
             return Observation.of(outcome.phase, outcome.message)
         self.runtime.forget_pending_create(meta.key)
-        return tracked.observation
+        return self._checked(meta, tracked)
 
     def _checked(self, meta: OperatorResourceMeta, tracked: Tracked) -> Observation:
         if meta.uid and tracked.uid and tracked.uid != meta.uid:
@@ -233,7 +234,10 @@ class OperatorConnector(AsyncConnectorBase):
                 TaskExecution.RETRYABLE_FAILED,
                 f"{meta.resource} {meta.namespace}/{meta.name} was replaced outside Flyte (uid changed)",
             )
-        return tracked.observation
+        observation = tracked.observation
+        if observation.phase not in SHAPED_PHASES:
+            return observation
+        return for_console(observation, self.runtime.latest_warning(meta.namespace, meta.name))
 
     def _resource(self, meta: OperatorResourceMeta, observation: Observation) -> Resource:
         settings = self.runtime.settings

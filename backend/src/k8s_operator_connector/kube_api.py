@@ -8,6 +8,7 @@ connection errors (honouring ``Retry-After``), and one error type that says what
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import random
@@ -53,6 +54,19 @@ class ResourceType:
 
     def __str__(self) -> str:
         return f"{self.plural}.{self.group}" if self.group else self.plural
+
+
+def timestamp_seconds(value: Any) -> float:
+    """An API timestamp (RFC 3339, e.g. creationTimestamp or eventTime) in Unix seconds; 0 if not one."""
+    if not isinstance(value, str) or not value:
+        return 0.0
+    try:
+        moment = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return 0.0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
 
 
 class KubeApiError(Exception):
@@ -203,7 +217,12 @@ class KubeApi:
         return True
 
     def list(
-        self, resource: ResourceType, namespace: str | None, label_selector: str = "", page_size: int = 500
+        self,
+        resource: ResourceType,
+        namespace: str | None,
+        label_selector: str = "",
+        page_size: int = 500,
+        field_selector: str = "",
     ) -> tuple[list[dict[str, Any]], str]:
         """Every object (paginated) and the list's resourceVersion to watch from."""
         items: list[dict[str, Any]] = []
@@ -212,6 +231,8 @@ class KubeApi:
             query: list[tuple[str, Any]] = [("limit", page_size)]
             if label_selector:
                 query.append(("labelSelector", label_selector))
+            if field_selector:
+                query.append(("fieldSelector", field_selector))
             if token:
                 query.append(("continue", token))
             page = self.request("GET", resource.path(namespace), query=query)
@@ -228,6 +249,7 @@ class KubeApi:
         resource_version: str,
         label_selector: str = "",
         timeout_seconds: int = 60,
+        field_selector: str = "",
     ) -> Iterator[dict[str, Any]]:
         """Watch events from ``resource_version`` until the server ends the stream.
 
@@ -242,6 +264,8 @@ class KubeApi:
             query.append(("resourceVersion", resource_version))
         if label_selector:
             query.append(("labelSelector", label_selector))
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
         self._limiter.acquire()
         try:
             response = self._call(

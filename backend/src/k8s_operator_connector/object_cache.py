@@ -1,34 +1,25 @@
 """A watch-backed cache of the connector's objects of one resource type and scope.
 
-One background thread lists, then watches, and keeps a small :class:`Observation` per
-object (never the object itself). A dropped stream is resumed from the last
-resourceVersion; 410 Gone or any error relists, and the relist replaces the whole cache,
-so nothing is missed or counted twice. Objects deleted while tracked leave a tombstone
+One background thread (``ListWatch``) lists, then watches, and keeps a small
+:class:`Observation` per object (never the object itself). A relist replaces the whole
+cache, so nothing is missed or counted twice. Objects deleted while tracked leave a tombstone
 with their last observation, so a late GetTask still gets the truth.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import logging
-import random
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from k8s_operator_connector.kube_api import KubeApi, KubeApiError, ResourceType
+from k8s_operator_connector.kube_api import KubeApi, ResourceType, timestamp_seconds
+from k8s_operator_connector.list_watch import Clock, ListWatch
 from k8s_operator_connector.plugin import Observation
 
-logger = logging.getLogger(__name__)
-
 Key = tuple[str, str]  # (namespace, name)
-Clock = Callable[[], float]
-_WATCH_TIMEOUT_SECONDS = 240
-_RECONNECT_BACKOFF_CAP_SECONDS = 10.0
 _MAX_TOMBSTONES = 100_000
 
 
@@ -56,19 +47,10 @@ def _key(obj: Mapping[str, Any]) -> Key:
 
 def created_at(obj: Mapping[str, Any]) -> float:
     """metadata.creationTimestamp in Unix seconds; 0 when absent or not RFC 3339."""
-    stamp = (obj.get("metadata") or {}).get("creationTimestamp")
-    if not isinstance(stamp, str):
-        return 0.0
-    try:
-        moment = datetime.datetime.fromisoformat(stamp)
-    except ValueError:
-        return 0.0
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment.timestamp()
+    return timestamp_seconds((obj.get("metadata") or {}).get("creationTimestamp"))
 
 
-class ObjectCache:
+class ObjectCache(ListWatch):
     """Observations of every object matching ``label_selector`` in one scope."""
 
     def __init__(
@@ -81,35 +63,11 @@ class ObjectCache:
         tombstone_seconds: float,
         clock: Clock = time.monotonic,
     ) -> None:
-        self.resource = resource
-        self.namespace = namespace
-        self._api = api
-        self._selector = label_selector
+        super().__init__(api, resource, namespace, label_selector, clock=clock)
         self._observe = observe
-        self._clock = clock
         self._tombstone_seconds = tombstone_seconds
         self._objects: dict[Key, Tracked] = {}
         self._tombstones: OrderedDict[Key, Tombstone] = OrderedDict()
-        self._lock = threading.Lock()
-        self._synced = threading.Event()
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._disconnected_since: float | None = clock()
-        self.relists = 0
-
-    # -- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._thread is None:
-            scope = self.namespace or "all namespaces"
-            self._thread = threading.Thread(target=self._run, name=f"watch {self.resource} in {scope}", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-
-    def wait_synced(self, timeout: float) -> bool:
-        return self._synced.wait(timeout)
 
     # -- reads (any thread) ------------------------------------------------------------
 
@@ -120,11 +78,6 @@ class ObjectCache:
     def tombstone(self, key: Key) -> Tombstone | None:
         with self._lock:
             return self._tombstones.get(key)
-
-    def stale_for(self) -> float:
-        """Seconds since the watch was last known to be connected (0 while connected)."""
-        since = self._disconnected_since
-        return 0.0 if since is None else self._clock() - since
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -205,46 +158,3 @@ class ObjectCache:
         if observation.created_at:
             return observation
         return dataclasses.replace(observation, created_at=created_at(obj))
-
-    # -- the watch loop ----------------------------------------------------------------
-
-    def _run(self) -> None:
-        failures = 0
-        while not self._stopped.is_set():
-            try:
-                items, resource_version = self._api.list(self.resource, self.namespace, self._selector)
-                self._replace_all(items)
-                self.relists += 1
-                self._disconnected_since = None
-                self._synced.set()
-                failures = 0
-                self._watch_from(resource_version)
-                continue  # the watch expired (410 Gone): relist at once
-            except KubeApiError as error:
-                logger.warning("watch of %s interrupted (%s); relisting", self.resource, error)
-            except Exception:  # the watch thread must survive anything to keep the cache alive
-                logger.exception("watch of %s failed; relisting", self.resource)
-            if self._disconnected_since is None:
-                self._disconnected_since = self._clock()
-            failures += 1
-            delay = random.uniform(0, min(_RECONNECT_BACKOFF_CAP_SECONDS, 0.1 * 2**failures))
-            self._stopped.wait(delay)
-
-    def _watch_from(self, resource_version: str) -> None:
-        """Follow the watch until 410 Gone (return, to relist) or an error (raise)."""
-        while not self._stopped.is_set():
-            for event in self._api.watch(
-                self.resource, self.namespace, resource_version, self._selector, _WATCH_TIMEOUT_SECONDS
-            ):
-                event_type = event.get("type")
-                obj = event.get("object") or {}
-                if event_type == "ERROR":
-                    if obj.get("code") == 410:
-                        logger.info("watch of %s expired (410 Gone); relisting", self.resource)
-                        return
-                    raise KubeApiError(obj.get("code") or 0, obj.get("reason") or "", obj.get("message") or "")
-                resource_version = (obj.get("metadata") or {}).get("resourceVersion") or resource_version
-                if event_type in ("ADDED", "MODIFIED", "DELETED"):
-                    self._apply(event_type, obj)
-                if self._stopped.is_set():
-                    return

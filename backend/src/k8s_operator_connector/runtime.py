@@ -19,6 +19,7 @@ from k8s_operator_connector.object_cache import ObjectCache
 from k8s_operator_connector.plugin import Observation
 from k8s_operator_connector.settings import ConnectorSettings
 from k8s_operator_connector.task_context import MANAGED_BY, MANAGED_BY_LABEL
+from k8s_operator_connector.warning_events import WarningEvent, WarningEvents
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class ConnectorRuntime:
         self._api_factory = api_factory or (lambda: KubeApi(settings.api))
         self._api: KubeApi | None = None
         self._caches: dict[tuple[ResourceType, str | None], ObjectCache] = {}
+        self._warnings: dict[str | None, WarningEvents] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -56,9 +58,12 @@ class ConnectorRuntime:
                     self._api = self._api_factory()
         return self._api
 
+    def _scope(self, namespace: str) -> str | None:
+        return namespace if self.settings.namespaces else None
+
     def cache_for(self, resource: ResourceType, namespace: str, observe: Observer) -> ObjectCache:
         """The cache watching ``namespace`` (or all namespaces, if the settings say so)."""
-        scope = namespace if self.settings.namespaces else None
+        scope = self._scope(namespace)
         key = (resource, scope)
         cache = self._caches.get(key)
         if cache is None:
@@ -77,7 +82,19 @@ class ConnectorRuntime:
                     cache.start()
                     self._caches[key] = cache
                     self._start_sweeper()
+                    if scope not in self._warnings:
+                        self._warnings[scope] = WarningEvents(api, scope, self.tracks)
+                        self._warnings[scope].start()
         return cache
+
+    def tracks(self, namespace: str, name: str) -> bool:
+        """Whether any cache holds this object (the warning watch keeps events only for those)."""
+        return any(cache.lookup((namespace, name)) is not None for cache in self.caches())
+
+    def latest_warning(self, namespace: str, name: str) -> WarningEvent | None:
+        """The latest Warning event about the object or what it made; from a watch, no API call."""
+        warnings = self._warnings.get(self._scope(namespace))
+        return warnings.latest(namespace, name) if warnings is not None else None
 
     def start_watching(self, resources: list[ResourceType], observe: Observer) -> None:
         """Watch these resources in every configured scope now, so that cleanup and restarts
@@ -135,4 +152,6 @@ class ConnectorRuntime:
         self._stopped.set()
         for cache in self.caches():
             cache.stop()
+        for warnings in list(self._warnings.values()):
+            warnings.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -67,6 +67,17 @@ def parse_parallel_job(custom: Mapping[str, Any] | None) -> ParallelJob:
     return config
 
 
+def _workers_never_started(status: Mapping[str, Any]) -> list[int]:
+    """Indexes of the listed workers that have had no pod yet (no name, no restart, still pending)."""
+    unstarted = []
+    for entry in status.get("workers") or []:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("index"), int):
+            continue
+        if not entry.get("pod") and not entry.get("restarts") and entry.get("phase") in (None, "", "Pending"):
+            unstarted.append(entry["index"])
+    return sorted(unstarted)
+
+
 def _primary_container(spec: Mapping[str, Any]) -> str:
     """The name of the worker pods' first container (the task's), "" when the spec has none."""
     template = spec.get("template")
@@ -144,6 +155,12 @@ class ParallelJobPlugin(OperatorPlugin):
             flyte_phase = TaskExecution.FAILED if reason in _PERMANENT_REASONS else TaskExecution.RETRYABLE_FAILED
             return seen(flyte_phase, f"{reason}: {message}" if message else reason)
         if phase == "Running":
+            unstarted = _workers_never_started(status)
+            if unstarted:
+                # Not RUNNING yet: propeller records RUNNING once, and its event should carry every
+                # worker's log link (docs/connector.md, "What the Flyte console shows when").
+                shown = ", ".join(str(index) for index in unstarted[:5]) + (", ..." if len(unstarted) > 5 else "")
+                return seen(TaskExecution.INITIALIZING, f"{running}/{workers} workers running; no pod yet for {shown}")
             progress = f"{running}/{workers} workers running, {succeeded} succeeded"
             if failed:
                 progress += f", {failed} failed"

@@ -153,14 +153,49 @@ def test_phase_mapping_with_progress_messages_and_pods():
         {
             "phase": "Running",
             "workerCounts": {"running": 2, "succeeded": 1},
-            "workers": [{"index": 1, "pod": "p1"}, {"index": 0, "pod": "p0"}],
+            "workers": [
+                {"index": 1, "pod": "p1"},
+                {"index": 0, "pod": "p0"},
+                {"index": 2, "pod": "p2", "phase": "Succeeded"},
+            ],
         }
     )
     assert running.phase == TaskExecution.RUNNING
     assert running.message == "2/3 workers running, 1 succeeded"
-    assert running.pods == ("p0", "p1")
+    assert running.pods == ("p0", "p1", "p2")
     assert dict(running.info)["running"] == 2
     assert observe({"phase": "Succeeded", "workerCounts": {"succeeded": 3}}).phase == TaskExecution.SUCCEEDED
+
+
+def test_running_waits_for_every_workers_first_pod():
+    # Propeller records RUNNING once: it should carry a log link for every worker.
+    status: dict[str, Any] = {
+        "phase": "Running",
+        "workerCounts": {"running": 1, "pending": 1},
+        "workers": [{"index": 0, "pod": "p0", "phase": "Running"}, {"index": 1, "pod": "", "phase": "Pending"}],
+    }
+    held = observe(status, workers=2)
+    assert (held.phase, held.message) == (TaskExecution.INITIALIZING, "1/2 workers running; no pod yet for 1")
+    pending = [{"index": index, "pod": "", "phase": "Pending"} for index in range(1, 7)]
+    many = observe({**status, "workers": [status["workers"][0], *pending]}, workers=7)
+    assert many.message == "1/7 workers running; no pod yet for 1, 2, 3, 4, 5, ..."
+    # Workers the operator does not list yet are not waited for (it lists every worker it made).
+    assert observe({**status, "workers": status["workers"][:1]}, workers=2).phase == TaskExecution.RUNNING
+    # A worker between pods after a restart has started before: the task stays RUNNING.
+    restarting = [status["workers"][0], {"index": 1, "pod": "", "phase": "Pending", "restarts": 1}]
+    assert observe({**status, "workers": restarting}, workers=2).phase == TaskExecution.RUNNING
+
+
+def test_the_primary_container_name_comes_from_the_spec():
+    spec = {"workers": 1, "template": {"spec": {"containers": [{"name": "worker"}, {"name": "sidecar"}]}}}
+    assert plugin.observe({"spec": spec, "status": {"phase": "Pending"}}).container == "worker"
+    odd_specs: list[dict[str, Any]] = [
+        {"template": None},
+        {"template": {"spec": {"containers": "x"}}},
+        {"template": {"spec": []}},
+    ]
+    for odd in odd_specs:
+        assert plugin.observe({"spec": {"workers": 1, **odd}}).container == ""
 
 
 def test_failures_are_retryable_unless_the_spec_is_invalid():
