@@ -17,7 +17,6 @@ from google.protobuf import json_format
 
 from connector_integration.conftest import BUNDLE_CRD, NAMESPACE, PARALLEL_JOBS, Harness
 from connector_integration.propeller_model import Answer, PropellerModel
-from k8s_operator_connector.resource_meta import OperatorResourceMeta
 from kube_emulator import KubeEmulator
 from reliability.harness import ConnectorProcess, PropellerClient, TaskRun, connector_config, create_request
 
@@ -26,7 +25,7 @@ LOG_LINKS = [
     {
         "name": "console",
         "template": "https://flyte.example.com/{{ .executionProject }}/{{ .executionName }}/{{ .nodeID }}"
-        "/{{ .taskRetryAttempt }}",
+        "/{{ .taskRetryAttempt }}/{{ .taskID }}/{{ .taskVersion }}",
         "phases": ["running", "succeeded", "failed"],
     },
 ]
@@ -53,7 +52,8 @@ class Run:
         self.client = client
         self.model = PropellerModel()
         self.task: TaskRun = client.start_task(create_request(execution="console1"))
-        self.name = OperatorResourceMeta.decode(self.task.resource_meta).name
+        (created,) = api.list(PARALLEL_JOBS, NAMESPACE)  # this test's emulator holds one task
+        self.name: str = created["metadata"]["name"]
 
     def poll_until(self, phase: int, message: str = "") -> Answer:
         """Poll until the phase (and a message starting with ``message``) is answered."""
@@ -130,7 +130,7 @@ def test_the_console_gets_the_pending_reason_and_per_pod_links_on_running(served
     assert running == {
         "kubectl (worker 0)": f"kubectl logs -n {NAMESPACE} {pods[0]} -c worker",
         "kubectl (worker 1)": f"kubectl logs -n {NAMESPACE} {pods[1]} -c worker",
-        "console": "https://flyte.example.com/flytesnacks/console1/n0/0",
+        "console": "https://flyte.example.com/flytesnacks/console1/n0/0/demo.train/v1",
     }
     assert events[3].custom_info["running"] == 2
     # What the console lists at the end: the per-pod links (kept from RUNNING) and the console link.
