@@ -123,3 +123,25 @@ def test_deleting_a_namespace_deletes_its_objects(api, core):
     core.create_namespaced_config_map("gone", {"metadata": {"name": "c"}})
     core.delete_namespace("gone")
     assert api.get("configmaps", "c", namespace="gone") is None
+
+
+def test_a_uid_precondition_deletes_only_that_object(api, custom):
+    """DeleteOptions.preconditions.uid: a replacement under the same name answers 409 Conflict and
+    stays, as kube-apiserver does (k8s.io/apiserver/pkg/storage Preconditions.Check in the etcd3
+    store: "Precondition failed: UID in precondition: ..., UID in object meta: ...")."""
+    import pytest
+    from kubernetes.client import ApiException, V1DeleteOptions, V1Preconditions  # type: ignore[import-untyped]
+
+    first = custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, parallel_job("a"))
+    custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
+    custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, parallel_job("a"))
+    stale = V1DeleteOptions(preconditions=V1Preconditions(uid=first["metadata"]["uid"]))
+    with pytest.raises(ApiException) as raised:
+        custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a", body=stale)
+    assert raised.value.status == 409
+    assert "Precondition failed: UID in precondition" in raised.value.body
+    replacement = api.get(PLURAL, "a")
+    assert replacement is not None and replacement["metadata"]["uid"] != first["metadata"]["uid"]
+    current = V1DeleteOptions(preconditions=V1Preconditions(uid=replacement["metadata"]["uid"]))
+    custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a", body=current)
+    assert api.get(PLURAL, "a") is None

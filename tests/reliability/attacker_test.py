@@ -15,7 +15,9 @@ from typing import Any
 import grpc
 import pytest
 
+from k8s_operator_connector.conftest import signer_for_tests
 from k8s_operator_connector.meta_signing import MetaSigner
+from kube_emulator import wait_until
 from reliability.bad_input_test import assert_still_serving
 from reliability.conftest import Served
 from reliability.harness import NAMESPACE, PARALLEL_JOBS, ConnectorProcess, connector_config, create_request
@@ -139,3 +141,81 @@ def test_the_connector_refuses_to_start_without_its_signing_key(served: Served):
         process.stop()
     assert "metaSigning.keysPath" in str(raised.value)
     assert "no signing key found" in str(raised.value)
+
+
+# -- only Flyte's own objects, even behind a valid signature -----------------------------------
+# The tests know the connector's key, as an attacker who stole it would: these cases show the
+# second line of defence (kind, ownership annotation, uid), not the signature.
+
+
+def leaked_key_meta(task_type: str, document: dict) -> bytes:
+    return signer_for_tests().seal(task_type, canonical(document))
+
+
+def requests_deleting(served: Served, name: str) -> list[Any]:
+    return [record for record in requests_naming(served, name) if record.verb == "delete"]
+
+
+def test_with_a_leaked_key_a_config_map_is_still_out_of_reach(served: Served):
+    victim_config_map(served, "leaked-key-victim", NAMESPACE)
+    document = meta_document("ConfigMap", "configmaps", "", "v1", NAMESPACE, "leaked-key-victim")
+    for task_type in ("parallel_job", "custom_resource"):
+        assert_get_and_delete_refused(served, task_type, leaked_key_meta(task_type, document), "act only on")
+    assert served.api.get("configmaps", "leaked-key-victim", NAMESPACE) is not None
+    assert requests_naming(served, "leaked-key-victim") == []
+
+
+def foreign(served: Served, kind: str, name: str) -> dict:
+    if kind == "ParallelJob":
+        body = {"apiVersion": "workloads.example.com/v1alpha1", "kind": "ParallelJob", "spec": {"workers": 1}}
+    else:
+        pod = {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}
+        body = {"apiVersion": "batch/v1", "kind": "Job", "spec": {"template": {"spec": pod}}}
+    body["metadata"] = {"name": name, "namespace": NAMESPACE}
+    return served.api.create(body)
+
+
+@pytest.mark.parametrize(
+    ("task_type", "kind", "plural", "group", "version"),
+    [
+        ("parallel_job", "ParallelJob", "paralleljobs", "workloads.example.com", "v1alpha1"),
+        ("custom_resource", "Job", "jobs", "batch", "v1"),  # allowlisted, but not created by Flyte
+    ],
+    ids=["someone-elses-paralleljob", "allowlisted-job-not-from-flyte"],
+)
+def test_with_a_leaked_key_objects_flyte_did_not_create_are_not_read_or_deleted(
+    served: Served, task_type, kind, plural, group, version
+):
+    name = f"foreign-{plural}"
+    created = foreign(served, kind, name)
+    document = meta_document(kind, plural, group, version, NAMESPACE, name, uid=created["metadata"]["uid"])
+    meta = leaked_key_meta(task_type, document)
+    assert_get_and_delete_refused(served, task_type, meta, "belongs to nothing Flyte created")
+    assert served.api.get(plural, name, NAMESPACE) is not None
+    assert requests_deleting(served, name) == []
+    assert_still_serving(served, f"foreign-{plural}-then-good")
+
+
+def test_migrate_mode_accepts_unsigned_metas_only_for_flytes_own_objects(served_factory):
+    """metaSigning.mode: migrate admits unsigned metas (made before signing was enabled): the kind
+    and ownership checks are then what stands between a forged meta and the cluster."""
+    migrating = served_factory()
+    migrating.connector.config["metaSigning"]["mode"] = "migrate"
+    migrating.restart_connector(crash=False)
+    run = migrating.client.start_task(create_request(execution="premigration"))
+    payload = run.resource_meta.split(b":", 2)[2]  # the same meta as an older connector wrote it, unsigned
+    assert migrating.client.get("parallel_job", payload).phase
+    victim_config_map(migrating, "migrate-victim", NAMESPACE)
+    config_map = meta_document("ConfigMap", "configmaps", "", "v1", NAMESPACE, "migrate-victim")
+    assert_get_and_delete_refused(migrating, "parallel_job", canonical(config_map), "act only on")
+    foreign(migrating, "ParallelJob", "migrate-foreign")
+    stranger = meta_document("ParallelJob", "paralleljobs", "workloads.example.com", "v1alpha1", NAMESPACE,
+                             "migrate-foreign")  # fmt: skip
+    assert_get_and_delete_refused(migrating, "parallel_job", canonical(stranger), "belongs to nothing Flyte created")
+    assert requests_deleting(migrating, "migrate-foreign") == []
+    assert migrating.api.get(PARALLEL_JOBS, "migrate-foreign", NAMESPACE) is not None
+    migrating.client.delete("parallel_job", payload)  # its own object: the abort works
+    wait_until(
+        lambda: not [o for o in migrating.api.list(PARALLEL_JOBS, NAMESPACE) if "premigration" in o["metadata"]["name"]]
+    )
+    assert "accepted an unsigned parallel_job resource_meta" in migrating.connector.log_text()

@@ -25,6 +25,7 @@ from k8s_operator_connector.console_phase import SHAPED_PHASES, for_console
 from k8s_operator_connector.kube_api import KubeApiError
 from k8s_operator_connector.log_links import LinkSubject, render_log_links
 from k8s_operator_connector.object_cache import ObjectCache, Tracked
+from k8s_operator_connector.ownership import Refused, check_owner, check_served, owner_of
 from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
 from k8s_operator_connector.resource_meta import OperatorResourceMeta, signed_meta_type
 from k8s_operator_connector.runtime import ConnectorRuntime
@@ -162,6 +163,7 @@ class OperatorConnector(AsyncConnectorBase):
         meta = resource_meta
         if meta.failure_phase:
             return Resource(phase=meta.failure_phase, message=meta.failure_message)
+        self._check_scope(meta)
         cache = self._cache(meta)
         tracked = cache.lookup(meta.key)
         if tracked is not None and cache.stale_for() == 0:
@@ -186,7 +188,9 @@ class OperatorConnector(AsyncConnectorBase):
                 f"{meta.resource} {meta.namespace}/{meta.name} was deleted outside Flyte before it finished",
             )
         try:
-            return self._checked(meta, cache.record(self.runtime.api.get(meta.resource, meta.namespace, meta.name)))
+            obj = self.runtime.api.get(meta.resource, meta.namespace, meta.name)
+            check_owner(owner_of(obj), meta.task_execution_id, _where(meta))  # before the cache keeps it
+            return self._checked(meta, cache.record(obj))
         except KubeApiError as error:
             if error.status == 404 and meta.awaiting_quota:
                 return self._retry_pending_create(meta, cache)
@@ -218,8 +222,12 @@ class OperatorConnector(AsyncConnectorBase):
                 return Observation.of(TaskExecution.WAITING_FOR_RESOURCES, f"waiting for quota: {error.message}")
             if error.status == 409:
                 self.runtime.forget_pending_create(meta.key)
-                tracked = cache.record(self.runtime.api.get(meta.resource, meta.namespace, meta.name))
-                return self._checked(meta, tracked)
+                existing = self.runtime.api.get(meta.resource, meta.namespace, meta.name)
+                try:
+                    check_owner(owner_of(existing), meta.task_execution_id, _where(meta))
+                except Refused as refused:
+                    return Observation.of(TaskExecution.FAILED, f"not adopting it: {refused}")
+                return self._checked(meta, cache.record(existing))
             outcome = create_failure(error, meta.resource, meta.namespace, meta.name)
             if outcome is None:
                 return Observation.of(TaskExecution.WAITING_FOR_RESOURCES, f"retrying create: {error}")
@@ -229,6 +237,7 @@ class OperatorConnector(AsyncConnectorBase):
         return self._checked(meta, tracked)
 
     def _checked(self, meta: OperatorResourceMeta, tracked: Tracked) -> Observation:
+        check_owner(tracked.owner, meta.task_execution_id, _where(meta))
         if meta.uid and tracked.uid and tracked.uid != meta.uid:
             return Observation.of(
                 TaskExecution.RETRYABLE_FAILED,
@@ -252,11 +261,33 @@ class OperatorConnector(AsyncConnectorBase):
         meta = resource_meta
         if meta.failure_phase:
             return  # nothing was created
+        self._check_scope(meta)
         await self._in_thread(self._delete, meta)
 
     def _delete(self, meta: OperatorResourceMeta) -> None:
+        """Delete the object this meta's task created: checked owner, and that very object (uid)."""
+        cache = self._cache(meta)
+        tracked = cache.lookup(meta.key) if cache.stale_for() == 0 else None
+        if tracked is not None:
+            owner, uid = tracked.owner, tracked.uid
+        else:
+            try:
+                obj = self.runtime.api.get(meta.resource, meta.namespace, meta.name)
+            except KubeApiError as error:
+                if error.status != 404:
+                    raise
+                cache.mark_deleted_by_connector(meta.key)
+                logger.info("abort of %s: already gone", _where(meta))
+                return
+            owner, uid = owner_of(obj), str((obj.get("metadata") or {}).get("uid") or "")
+        check_owner(owner, meta.task_execution_id, _where(meta))
+        if meta.uid and uid and uid != meta.uid:
+            logger.warning("abort of %s: replaced since it was created (uid changed); not deleting it", _where(meta))
+            return
         try:
-            existed = self.runtime.api.delete(meta.resource, meta.namespace, meta.name, propagation="Foreground")
+            existed = self.runtime.api.delete(
+                meta.resource, meta.namespace, meta.name, propagation="Foreground", uid=meta.uid or uid
+            )
         except KubeApiError as error:
             if error.status == 403:
                 raise KubeApiError(
@@ -268,6 +299,16 @@ class OperatorConnector(AsyncConnectorBase):
             raise
         self._cache(meta).mark_deleted_by_connector(meta.key)
         logger.info("aborted %s %s/%s (existed: %s)", meta.resource, meta.namespace, meta.name, existed)
+
+    def _check_scope(self, meta: OperatorResourceMeta) -> None:
+        """Before any API call or watch: a resource type this task type serves, in a namespace
+        the connector works in."""
+        settings = self.runtime.settings
+        check_served(meta.resource, self.plugin.watch_resources(settings), self.plugin.task_type, _where(meta))
+        if not settings.watches_namespace(meta.namespace):
+            raise Refused(
+                f"refused: {_where(meta)} is outside the connector's namespaces ({', '.join(settings.namespaces)})"
+            )
 
     def _cache(self, meta: OperatorResourceMeta) -> ObjectCache:
         if not self._watching:
@@ -282,6 +323,10 @@ def _task_id(template: TaskTemplate) -> str:
     if task is None:
         return ""
     return f"{task.project}/{task.domain}/{task.name}/{task.version}"
+
+
+def _where(meta: OperatorResourceMeta) -> str:
+    return f"{meta.resource} {meta.namespace}/{meta.name}"
 
 
 def _with_identity(manifest: dict[str, Any], context: TaskContext) -> dict[str, Any]:

@@ -205,13 +205,21 @@ class KubeApi:
     def get(self, resource: ResourceType, namespace: str, name: str) -> dict[str, Any]:
         return self.request("GET", resource.path(namespace, name))  # type: ignore[no-any-return]
 
-    def delete(self, resource: ResourceType, namespace: str, name: str, propagation: str = "Foreground") -> bool:
-        """Delete; True if it existed. Gone already is not an error (abort is idempotent)."""
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+    def delete(
+        self, resource: ResourceType, namespace: str, name: str, propagation: str = "Foreground", uid: str = ""
+    ) -> bool:
+        """Delete; True if it existed. Gone already is not an error (abort is idempotent).
+
+        With ``uid``, only that object: a replacement under the same name answers 409
+        (DeleteOptions.preconditions.uid), which counts as gone as well.
+        """
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        if uid:
+            body["preconditions"] = {"uid": uid}
         try:
             self.request("DELETE", resource.path(namespace, name), body=body)
         except KubeApiError as error:
-            if error.status == 404:
+            if error.status == 404 or (uid and error.status == 409):
                 return False
             raise
         return True

@@ -17,6 +17,7 @@ from typing import Any
 
 from k8s_operator_connector.kube_api import KubeApi, ResourceType, timestamp_seconds
 from k8s_operator_connector.list_watch import Clock, ListWatch
+from k8s_operator_connector.ownership import owner_of
 from k8s_operator_connector.plugin import Observation
 
 Key = tuple[str, str]  # (namespace, name)
@@ -29,6 +30,9 @@ class Tracked:
     observation: Observation
     # When this connector first saw the object in a terminal phase (for retention).
     terminal_since: float | None = None
+    # The task execution its ownership annotation names ("" when none): GetTask, DeleteTask
+    # and retention cleanup act only on objects owned by the task execution in question.
+    owner: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +119,7 @@ class ObjectCache(ListWatch):
         if observation.terminal:
             same = previous is not None and previous.uid == uid and previous.terminal_since is not None
             terminal_since = previous.terminal_since if same and previous else self._clock()
-        tracked = Tracked(uid, observation, terminal_since)
+        tracked = Tracked(uid, observation, terminal_since, owner_of(obj))
         self._objects[key] = tracked
         return tracked
 

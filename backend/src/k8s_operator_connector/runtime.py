@@ -137,8 +137,11 @@ class ConnectorRuntime:
         for cache in self.caches():
             for key in cache.finished_before(self.settings.finished_retention_seconds):
                 namespace, name = key
+                tracked = cache.lookup(key)
+                if tracked is None or not tracked.owner:
+                    continue  # only objects Flyte created (the watch's label alone can be copied)
                 try:
-                    self.api.delete(cache.resource, namespace, name, propagation="Background")
+                    self.api.delete(cache.resource, namespace, name, propagation="Background", uid=tracked.uid)
                 except KubeApiError as error:
                     logger.warning("retention cleanup of %s %s/%s failed: %s", cache.resource, namespace, name, error)
                     continue
