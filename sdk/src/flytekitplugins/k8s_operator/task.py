@@ -9,6 +9,7 @@ import contextlib
 import datetime
 import inspect
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import FrameType
@@ -23,7 +24,8 @@ from flytekit.core.python_function_task import PythonFunctionTask
 from flytekit.exceptions.system import FlyteConnectorNotFound
 from flytekit.extend import TaskPlugins
 from flytekit.extend.backend import base_connector
-from flytekit.extend.backend.base_connector import AsyncConnectorExecutorMixin
+from flytekit.extend.backend.base_connector import AsyncConnectorExecutorMixin, Resource
+from flytekit.extend.backend.utils import mirror_async_methods
 from flytekit.models.literals import LiteralMap
 from flytekit.models.task import TaskTemplate
 from google.protobuf import json_format
@@ -47,10 +49,13 @@ from flytekitplugins.k8s_operator.constants import (
     WORKER_ENTRYPOINT,
 )
 from flytekitplugins.k8s_operator.exchange import current_worker
+from flytekitplugins.k8s_operator.local_run import KEEP_OBJECTS_ENV, LocalRunReporter, describe, keep_objects, wait_for
 from flytekitplugins.k8s_operator.manifest import ManifestError, validate_manifest
 
 __all__ = ["CustomResourceConfig", "CustomResourceTask", "ParallelJobTask", "local_mode"]
 
+#: Exit status of a local run aborted with Ctrl-C (128 + SIGINT, the shell's convention).
+EXIT_ABORTED = 130
 #: Input types a manifest placeholder can render (datetimes as ISO 8601 text).
 _PLACEHOLDER_TYPES = (str, int, float, bool, datetime.datetime)
 
@@ -79,6 +84,7 @@ def _is_local_execution() -> bool:
 
 def _run_with_connector(task: AsyncConnectorExecutorMixin, **kwargs: Any) -> LiteralMap:
     """Runs ``task`` through its connector, with a hint when no connector is installed."""
+    keep_objects()  # a malformed FLYTE_K8S_OPERATOR_KEEP_OBJECTS fails before anything is created
     try:
         return AsyncConnectorExecutorMixin.execute(task, **kwargs)
     except FlyteConnectorNotFound as error:
@@ -107,26 +113,62 @@ def _pod_templates_unrendered() -> Iterator[None]:
 
 
 class _ConnectorExecution(AsyncConnectorExecutorMixin):
-    """flytekit's local connector executor, with an abort (Ctrl-C) that really deletes, and
-    tasks with pod templates.
+    """flytekit's local connector executor, waiting and cleaning up as :mod:`.local_run` describes,
+    and running tasks with pod templates.
 
-    flytekit's own handler calls ``asyncio.run(connector.delete(...))`` from the SIGINT handler,
-    which runs while its local event loop is polling, so ``asyncio.run`` raises and nothing is
-    deleted (flytekit 1.16). The delete runs on a fresh loop in another thread instead.
+    Ctrl-C: flytekit's own handler calls ``asyncio.run(connector.delete(...))`` from the SIGINT
+    handler, which runs while its local event loop is polling, so ``asyncio.run`` raises and nothing
+    is deleted (flytekit 1.16). The delete runs on a fresh loop in another thread instead, the
+    handler prints what it deleted, and the run exits with 130 (128 + SIGINT), one task or many.
     """
 
     async def _create(self, task_template: TaskTemplate, output_prefix: str, inputs: Any = None) -> Any:
         with _pod_templates_unrendered():
             return await super()._create(task_template, output_prefix, inputs)
 
-    def connector_signal_handler(self, resource_meta: Any, signum: int, frame: FrameType | None) -> None:
-        delete = self._connector.delete
-        if inspect.iscoroutinefunction(delete):
+    #: Resource metas of this task's runs that are still being waited for (abort deletes only those).
+    _waiting: set[int]
+
+    def _connector_call(self, method: Callable[..., Any], resource_meta: Any) -> Any:
+        if inspect.iscoroutinefunction(method):
             with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                pool.submit(asyncio.run, delete(resource_meta=resource_meta)).result()
-        else:
-            delete(resource_meta)
+                return pool.submit(asyncio.run, method(resource_meta=resource_meta)).result()
+        return method(resource_meta)
+
+    def connector_signal_handler(self, resource_meta: Any, signum: int, frame: FrameType | None) -> None:
+        if id(resource_meta) not in self.__dict__.get("_waiting", set()):
+            return  # a run of this task that has already ended (and been cleaned up)
+        self._connector_call(self._connector.delete, resource_meta)
         self._clean_up_task = True
+        print(f"[{self.name}] ABORTED: deleted {describe(resource_meta)} (with what it started)", file=sys.stderr)
+        sys.stderr.flush()
+        raise SystemExit(EXIT_ABORTED)
+
+    async def _get(self, resource_meta: Any) -> Resource:
+        """Waits with :func:`.local_run.wait_for`, then deletes the object unless asked to keep it."""
+        reporter = LocalRunReporter(self.name)
+        keep = keep_objects()
+        timeout = self.metadata.timeout
+        waiting = self.__dict__.setdefault("_waiting", set())
+        waiting.add(id(resource_meta))
+        try:
+            resource, timed_out = await wait_for(
+                lambda: mirror_async_methods(self._connector.get, resource_meta=resource_meta),
+                reporter,
+                datetime.timedelta(seconds=timeout) if isinstance(timeout, int) else timeout,
+                lambda: self._clean_up_task,
+            )
+        finally:
+            waiting.discard(id(resource_meta))
+        created = not getattr(resource_meta, "failure_phase", 0)
+        if created and (timed_out or not keep):
+            await mirror_async_methods(self._connector.delete, resource_meta=resource_meta)
+            reporter.say(
+                f"deleted {describe(resource_meta)}" + ("" if timed_out else f" (keep it: {KEEP_OBJECTS_ENV}=1)")
+            )
+        elif created:
+            reporter.say(f"kept {describe(resource_meta)} ({KEEP_OBJECTS_ENV} is set)")
+        return resource
 
 
 class ParallelJobTask(_ConnectorExecution, PythonFunctionTask[ParallelJob]):
