@@ -1,0 +1,99 @@
+"""Tasks a data scientist gets wrong (and one they get right), run by local_runs_test on the embedded cluster.
+
+The worker processes import this module by name, as pods import a workflow from their image.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from flytekit import TaskMetadata, task, workflow
+from flytekit.types.directory import FlyteDirectory
+
+from flytekitplugins.k8s_operator import CustomResourceTask, ParallelJob, current_worker, gather, share
+
+# The image the workers would run; the local kubelet ignores it and runs this interpreter.
+IMAGE = "ghcr.io/example/local-runs:1.0.0"
+PAYLOAD_NAME = "payload-of-worker-{index}.txt"
+
+
+@task(task_config=ParallelJob(workers=3), container_image=IMAGE)
+def shard_loader(n: int) -> int:
+    shards = {f"shard-{i}": i * n for i in range(2)}
+    return shards[f"shard-{current_worker().index}"]  # worker 2: KeyError: 'shard-2'
+
+
+@task(task_config=ParallelJob(workers=3), container_image=IMAGE)
+def gather_without_worker_2(n: int) -> int:
+    me = current_worker()
+    if me.index == 2:
+        return 0  # forgets to share
+    share(n)
+    if not me.is_leader:
+        return 0
+    return sum(gather(timeout=timedelta(seconds=3), poll_interval=0.2))
+
+
+@task(task_config=ParallelJob(workers=2), container_image=IMAGE)
+def share_a_set(n: int) -> int:
+    share({n, n + 1})  # TypeError: sets are not JSON
+    return n
+
+
+@task(task_config=ParallelJob(workers=4), container_image=IMAGE)
+def write_shards(n: int) -> FlyteDirectory:
+    me = current_worker()
+    directory = Path(os.environ.get("TMPDIR", "/tmp")) / f"shards-{os.getpid()}"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / PAYLOAD_NAME.format(index=me.index)).write_text(f"{me.index * n}\n")
+    return FlyteDirectory(str(directory))
+
+
+# A Job that would run for ten minutes; the task's timeout ends it.
+SLEEP = "import time; time.sleep(600)"
+sleepy_job = CustomResourceTask(
+    name="sleepy_job",
+    manifest={
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": IMAGE,
+                            "command": [sys.executable, "-c", "import time; time.sleep(600)"],
+                        }
+                    ],
+                }
+            },
+        },
+    },
+    success_condition="status.conditions[type=Complete].status == True",
+    failure_condition="status.conditions[type=Failed].status == True",
+    metadata=TaskMetadata(timeout=timedelta(seconds=3)),
+)
+
+
+@task(task_config=ParallelJob(workers=1), container_image=IMAGE)
+def square(n: int) -> int:
+    return n * n
+
+
+@task(task_config=ParallelJob(workers=2), container_image=IMAGE)
+def linger(n: int) -> int:
+    time.sleep(600)
+    return n
+
+
+@workflow
+def square_then_linger(n: int = 3) -> int:
+    """Two tasks in a row; Ctrl-C during the second."""
+    return linger(n=square(n=n))

@@ -1,0 +1,138 @@
+"""A data scientist's local runs on the embedded cluster: what they see when a worker fails, what
+is stored, what is left behind (issue 17).
+
+Each task is called as in a local run; flytekit submits it through the connector; the operator runs
+its workers as processes; the error is what ``pyflyte run`` prints. Generous waits, no timing asserts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from flytekit import FlyteContextManager
+from flytekit.exceptions.user import FlyteUserException
+from local_runs import ds_tasks
+from local_runs.conftest import objects_left
+
+from flyte_operator_demo.local_cluster import LocalCluster
+from kube_emulator import wait_until
+
+NAMESPACE = "flytesnacks-development"
+POD = r"local-[0-9a-f]+-w{index}-[a-z0-9]{{5}}"
+
+
+def _failure(task: object, **inputs: object) -> str:
+    with pytest.raises(FlyteUserException) as raised:
+        task(**inputs)  # type: ignore[operator]
+    return str(raised.value)
+
+
+def _nothing_left(cluster: LocalCluster) -> None:
+    wait_until(lambda: not objects_left(cluster.emulator), timeout=120, interval=0.5, what="the run's objects to go")
+
+
+def test_a_key_error_in_worker_2_names_the_exception_the_worker_and_its_pod(cluster: LocalCluster) -> None:
+    message = _failure(ds_tasks.shard_loader, n=3)
+    assert "Failed to run the task local_runs.ds_tasks.shard_loader with error: BackoffLimitExceeded:" in message
+    assert re.search(rf"worker 2 \(pod {POD.format(index=2)}, Job local-[0-9a-f]+-w2\) failed", message), message
+    assert "KeyError: 'shard-2'" in message
+    _nothing_left(cluster)
+
+
+def test_a_gather_timeout_names_the_worker_that_never_shared(cluster: LocalCluster) -> None:
+    message = _failure(ds_tasks.gather_without_worker_2, n=1)
+    assert re.search(rf"worker 0 \(pod {POD.format(index=0)}, Job [^)]+\) failed", message), message
+    assert "TimeoutError: gather(): worker(s) [2] of 3 did not share a value within 3 s" in message
+    _nothing_left(cluster)
+
+
+def test_sharing_a_value_json_cannot_hold_says_so(cluster: LocalCluster) -> None:
+    message = _failure(ds_tasks.share_a_set, n=1)
+    assert re.search(r"worker [01] \(pod local-", message), message
+    assert "TypeError: share() needs a JSON-serializable value: Object of type set is not JSON serializable" in message
+    _nothing_left(cluster)
+
+
+def test_a_module_missing_in_the_workers_image_is_named(cluster: LocalCluster) -> None:
+    from local_runs import ds_missing_module
+
+    message = _failure(ds_missing_module.uses_gpu_workers, n=1)
+    assert re.search(rf"worker 1 \(pod {POD.format(index=1)}, ", message), message
+    assert "ModuleNotFoundError: No module named 'gpu_workers'" in message
+    _nothing_left(cluster)
+
+
+def test_four_workers_store_one_copy_of_a_directory_output(cluster: LocalCluster) -> None:
+    raw = Path(FlyteContextManager.current_context().file_access.raw_output_prefix)
+    before = set(raw.rglob("payload-of-worker-*.txt"))
+    directory = ds_tasks.write_shards(n=5)
+    stored = sorted(set(raw.rglob("payload-of-worker-*.txt")) - before)
+    # Only the leader's output was uploaded; the other three workers' returns were ignored.
+    assert [path.name for path in stored] == ["payload-of-worker-0.txt"], stored
+    assert Path(directory.remote_source or directory.path).name == stored[0].parent.name
+    _nothing_left(cluster)
+
+
+def test_the_task_timeout_ends_a_custom_resource_task_and_deletes_its_object(
+    cluster: LocalCluster, capfd: pytest.CaptureFixture[str]
+) -> None:
+    message = _failure(ds_tasks.sleepy_job)
+    assert "timed out: still RUNNING after the task's timeout of 0:00:03" in message
+    assert "deleted Job flytesnacks-development/local-" in capfd.readouterr().err
+    _nothing_left(cluster)
+
+
+def test_progress_and_log_links_are_printed_as_lines(cluster: LocalCluster, capfd: pytest.CaptureFixture[str]) -> None:
+    _failure(ds_tasks.shard_loader, n=3)
+    printed = capfd.readouterr().err
+    name = "local_runs.ds_tasks.shard_loader"
+    assert f"[{name}] RUNNING " in printed or f"[{name}] INITIALIZING " in printed, printed
+    assert re.search(
+        rf"\[{name}\] log link kubectl logs \(worker 2\): kubectl logs -n flytesnacks-development ", printed
+    )
+    assert f"[{name}] RETRYABLE_FAILED BackoffLimitExceeded: worker 2 (pod " in printed
+    assert re.search(rf"\[{name}\] deleted ParallelJob flytesnacks-development/local-[0-9a-f]+ \(keep it: ", printed)
+
+
+def test_keep_objects_keeps_them(cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLYTE_K8S_OPERATOR_KEEP_OBJECTS", "1")
+    ds_tasks.write_shards(n=1)
+    kept = [name for name in objects_left(cluster.emulator) if name.startswith("paralleljobs/")]
+    assert len(kept) == 1, kept
+    cluster.emulator.delete("paralleljobs", kept[0].split("/", 1)[1], "flytesnacks-development")
+    _nothing_left(cluster)
+
+
+def test_ctrl_c_in_a_workflow_deletes_the_running_object_says_so_and_exits_130(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """``pyflyte run`` of two chained tasks, interrupted in the second: the same as for one task."""
+    log_path = tmp_path / "pyflyte.log"
+    command = [sys.executable, "-m", "flyte_operator_demo.pyflyte_with_connector", "run", ds_tasks.__file__]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*command, "square_then_linger"], env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + 600
+            while "ds_tasks.linger] log link kubectl logs (worker 1)" not in log_path.read_text():
+                assert process.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.5)
+            process.send_signal(signal.SIGINT)
+            returncode = process.wait(300)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    output = log_path.read_text()
+    assert returncode == 130, output
+    assert re.search(r"ds_tasks.square\] deleted ParallelJob flytesnacks-development/local-", output), output
+    assert re.search(r"ds_tasks.linger\] ABORTED: deleted ParallelJob flytesnacks-development/local-", output), output
+    _nothing_left(cluster)
