@@ -7,6 +7,7 @@ It starts the API emulator, the operator and the kubelet, runs the workflows thr
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -59,6 +60,10 @@ def test_main_shaped_and_failing_workflows_run_end_to_end() -> None:
     assert "workflow failing FAILED as intended" in output
     assert FAILURE_MESSAGE in output
     assert "restarts worker 1: " in output and "RETRYABLE_FAILED BackoffLimitExceeded" in output
+    # Each finished run's objects are deleted once the demo has shown them: nothing is left behind.
+    assert output.count("  deleted ParallelJob local-") == 3 and "still present after" not in output
+    # The failing worker's own error reaches the connector's message (its termination message).
+    assert f"failed (BackoffLimitExceeded): ValueError: {FAILURE_MESSAGE}" in output
 
 
 def test_sigint_deletes_the_parallel_job_and_its_jobs(tmp_path: Path) -> None:
@@ -85,4 +90,5 @@ def test_sigint_deletes_the_parallel_job_and_its_jobs(tmp_path: Path) -> None:
     output = log_path.read_text()
     assert returncode == 130, output
     assert "ABORTED: deleted ParallelJob local-" in output and "nothing of the run is left" in output
+    assert re.search(r"\] ABORTED: deleted ParallelJob flytesnacks-development/local-[0-9a-f]+ ", output), output
     assert "RESULT of workflow" not in output

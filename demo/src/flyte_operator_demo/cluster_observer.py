@@ -111,6 +111,21 @@ class ClusterObserver:
         with self._lock:
             return sorted(self._objects.values(), key=lambda o: o.timeline[0][0] if o.timeline else 0.0)
 
+    def delete(self, observed: ObservedObject) -> None:
+        """Deletes an object the connector created, with its Jobs and pods (foreground); gone is fine."""
+        body = kubernetes.client.V1DeleteOptions(propagation_policy="Foreground")
+        try:
+            if observed.kind == "ParallelJob":
+                group, version, plural = PARALLEL_JOB[:3]
+                self.custom.delete_namespaced_custom_object(
+                    group, version, self.namespace, plural, observed.name, body=body
+                )
+            else:
+                self.batch.delete_namespaced_job(observed.name, self.namespace, body=body)
+        except kubernetes.client.ApiException as error:
+            if error.status != 404:
+                raise
+
     def _poll_forever(self) -> None:
         while not self._stopping.wait(POLL_SECONDS):
             self.poll_once()

@@ -7,7 +7,9 @@ SDK -> connector -> ParallelJob -> operator -> Jobs -> kubelet (worker processes
 With ``KUBECONFIG`` set (and the bundle installed there) it runs against that cluster instead.
 
 Ctrl-C aborts: flytekit asks the connector to delete the object, and the demo checks that the
-object, its Jobs and their pods are gone.
+object, its Jobs and their pods are gone. The demo keeps each run's objects
+(``FLYTE_K8S_OPERATOR_KEEP_OBJECTS=1``) until it has printed their summary (pod logs included),
+then deletes them, so nothing of a finished run stays in the cluster.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from flyte_operator_demo.worker_environment import prepare_worker_environment
 from kube_emulator import wait_until
 
 CONNECTOR_CONFIG_ENV = "K8S_OPERATOR_CONNECTOR_CONFIG"
+KEEP_OBJECTS_ENV = "FLYTE_K8S_OPERATOR_KEEP_OBJECTS"
 WORKFLOWS = ("main", "shaped", "failing")
 EXIT_ABORTED = 130
 CLEANUP_TIMEOUT_SECONDS = 60.0
@@ -164,6 +167,18 @@ def report_shaped(run: WorkflowRun, observer: ClusterObserver) -> None:
                 _say(f"  worker pod: {line}")
 
 
+def clean_up(run: WorkflowRun, observer: ClusterObserver) -> None:
+    """Deletes the run's objects (kept for the summary) and waits until they are gone."""
+    for observed in run.objects:
+        observer.delete(observed)
+    try:  # earlier runs were cleaned up already: whatever remains is this run's
+        wait_until(lambda: not observer.remaining(), timeout=CLEANUP_TIMEOUT_SECONDS, interval=0.5, what="cleanup")
+    except TimeoutError:
+        _say(f"  still present after {CLEANUP_TIMEOUT_SECONDS:.0f}s: {', '.join(observer.remaining())}")
+        return
+    _say(f"  deleted {', '.join(f'{o.kind} {o.name}' for o in run.objects) or 'nothing'} with their Jobs and pods")
+
+
 def verify_abort(observer: ClusterObserver) -> bool:
     """After Ctrl-C: waits until the demo's objects, their Jobs and pods are gone; says so."""
     _say("checking that the task's objects are gone ...")
@@ -188,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with kubernetes_target(options, work_dir) as (kubeconfig, where):
             config = write_connector_config(work_dir / "connector.yaml", kubeconfig, options.namespace)
-            environment = {**os.environ, CONNECTOR_CONFIG_ENV: str(config)}
+            environment = {**os.environ, CONNECTOR_CONFIG_ENV: str(config), KEEP_OBJECTS_ENV: "1"}
             api_client = _api_client(kubeconfig)
             secret = ensure_demo_secret(api_client, options.namespace) if "shaped" in selected else ""
             observer = ClusterObserver(api_client, options.namespace).start()
@@ -197,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     run = run_workflow(workflow, options, environment, observer, secret)
                     runs.append(run)
                     report(run, observer)
+                    if not run.outcome.interrupted:
+                        clean_up(run, observer)
                     if run.outcome.interrupted:
                         aborted_cleanly = verify_abort(observer)
                         break
