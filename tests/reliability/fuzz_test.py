@@ -18,6 +18,7 @@ from k8s_operator_connector.meta_signing import MetaRejected
 from k8s_operator_connector.plugin import InvalidTaskError
 from k8s_operator_connector.plugins.custom_resource import CustomResourcePlugin, parse_custom_resource
 from k8s_operator_connector.plugins.parallel_job import ParallelJobPlugin, parse_parallel_job
+from k8s_operator_connector.pod_defaults import APPLIED_KEYS, PodDefaultsError, parse_pod_defaults
 from k8s_operator_connector.resource_meta import signed_meta_type
 from k8s_operator_connector.settings import AllowedKind, ConnectorSettings, CustomResourceSettings
 
@@ -26,6 +27,17 @@ BOUNDED = settings(
 )
 SETTINGS = ConnectorSettings(
     custom_resource=CustomResourceSettings(allowed_kinds=(AllowedKind("batch", "v1", "Job", "jobs"),))
+)
+POD_DEFAULTS_SETTINGS = ConnectorSettings(
+    pod_defaults=parse_pod_defaults(
+        {
+            "default-env-vars": {"A": "1"},
+            "interruptible-tolerations": [{"key": "spot", "operator": "Exists"}],
+            "interruptible-node-selector-requirement": {"key": "spot", "operator": "Exists"},
+            "resource-tolerations": {"nvidia.com/gpu": [{"key": "gpu", "operator": "Exists"}]},
+            "default-security-context": {"runAsNonRoot": True},
+        }
+    )
 )
 
 scalars = st.one_of(
@@ -108,6 +120,64 @@ def test_parse_custom_resource_accepts_or_names_the_field(custom: dict[str, Any]
 def test_custom_resource_build_object_accepts_or_names_the_field(custom: dict[str, Any]):
     template = make_template(task_type="custom_resource", custom=custom, with_container=False)
     refused_cleanly(CustomResourcePlugin().build_object, make_request(template, settings=SETTINGS, max_name_length=63))
+
+
+container_specs = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.one_of(st.sampled_from(["primary", "worker", "sidecar"]), json_values),
+        "image": st.one_of(st.just("app:1"), json_values),
+        "args": st.one_of(st.lists(st.text(max_size=20), max_size=3), json_values),
+        "env": st.one_of(
+            st.lists(st.fixed_dictionaries({"name": st.text(max_size=8)}, optional={"value": json_values}), max_size=3),
+            json_values,
+        ),
+        "resources": st.one_of(
+            st.fixed_dictionaries(
+                {}, optional={"limits": st.dictionaries(st.sampled_from(["gpu", "cpu"]), json_values)}
+            ),
+            json_values,
+        ),
+    },
+) | st.dictionaries(st.text(max_size=10), json_values, max_size=3)
+pod_specs = st.fixed_dictionaries(
+    {},
+    optional={
+        "containers": st.one_of(st.lists(container_specs, max_size=3), json_values),
+        "tolerations": json_values,
+        "nodeSelector": json_values,
+        "affinity": json_values,
+        "securityContext": json_values,
+    },
+) | st.dictionaries(st.text(max_size=12), json_values, max_size=4)
+
+
+@BOUNDED
+@given(pod_specs, st.sampled_from(["primary", "worker", ""]), st.sampled_from([True, False, None]))
+def test_pod_templates_are_accepted_or_refused_naming_the_field(pod_spec, primary, interruptible):
+    from flytekit.models.task import K8sPod
+
+    template = make_template(
+        k8s_pod=K8sPod(pod_spec=pod_spec), config={"primary_container_name": primary}, interruptible=interruptible
+    )
+    try:
+        built = ParallelJobPlugin().build_object(make_request(template, settings=POD_DEFAULTS_SETTINGS))
+    except InvalidTaskError as error:
+        assert error.field_name.startswith(("k8s_pod.pod_spec", "container.image")), error
+        return
+    assert built.manifest["spec"]["template"]["spec"]["containers"][0]["name"] == "worker"
+
+
+POD_DEFAULTS_KEYS = [*sorted(APPLIED_KEYS), "inject-finalizer", "co-pilot"]
+
+
+@BOUNDED
+@given(st.dictionaries(st.one_of(st.sampled_from(POD_DEFAULTS_KEYS), st.text(max_size=10)), json_values, max_size=5))
+def test_pod_defaults_are_accepted_or_refused_naming_the_key(section):
+    try:
+        parse_pod_defaults(section)
+    except PodDefaultsError as error:
+        assert "podDefaults" in str(error), error  # the key's path, e.g. podDefaults.default-affinity.x
 
 
 META_FIELDS = ["group", "version", "plural", "kind", "namespace", "name", "uid", "task_execution_id"]
