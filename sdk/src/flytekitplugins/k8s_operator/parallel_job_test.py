@@ -335,3 +335,19 @@ def test_a_task_with_a_pod_template_runs_locally_through_the_connector(fake_conn
     [primary] = template.k8s_pod.pod_spec["containers"]
     assert primary["name"] == "main" and "{{.input}}" in primary["args"]  # left to the connector
     assert base_connector.render_task_template is render  # flytekit's own function is back
+
+
+def test_any_worker_with_outputs_is_refused_at_declaration() -> None:
+    with pytest.raises(ValueError, match=r"ParallelJob.success_policy: ANY_WORKER needs a task without outputs"):
+
+        @task(task_config=ParallelJob(workers=2, success_policy="any_worker"))
+        def first_to_finish(n: int) -> int:
+            return n
+
+    @task(task_config=ParallelJob(workers=2, success_policy="any_worker"))
+    def search(n: int) -> None:  # no outputs: allowed
+        return None
+
+    @task(task_config=ParallelJob(workers=2))
+    def all_of_them(n: int) -> int:  # outputs with ALL_WORKERS: allowed
+        return n

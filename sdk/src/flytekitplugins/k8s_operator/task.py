@@ -19,7 +19,7 @@ import yaml
 from flytekit import FlyteContextManager
 from flytekit.configuration import SerializationSettings
 from flytekit.core.base_task import IgnoreOutputs, PythonTask
-from flytekit.core.interface import Interface
+from flytekit.core.interface import Interface, transform_function_to_interface
 from flytekit.core.python_function_task import PythonFunctionTask
 from flytekit.exceptions.system import FlyteConnectorNotFound
 from flytekit.extend import TaskPlugins
@@ -37,7 +37,7 @@ from flytekitplugins.k8s_operator.conditions import (
     parse_condition,
     parse_progress_template,
 )
-from flytekitplugins.k8s_operator.config import ParallelJob
+from flytekitplugins.k8s_operator.config import ParallelJob, SuccessPolicy
 from flytekitplugins.k8s_operator.constants import (
     CUSTOM_RESOURCE_TASK_TYPE,
     CUSTOM_RESOURCE_TASK_TYPE_VERSION,
@@ -171,6 +171,20 @@ class _ConnectorExecution(AsyncConnectorExecutorMixin):
         return resource
 
 
+def _check_outputs_with(config: ParallelJob, function: Callable[..., Any]) -> None:
+    """ANY_WORKER needs a task without outputs (the connector refuses it too, at run time)."""
+    if config.success_policy is not SuccessPolicy.ANY_WORKER:
+        return
+    outputs = transform_function_to_interface(function).outputs
+    if outputs:
+        raise ValueError(
+            f"ParallelJob.success_policy: ANY_WORKER needs a task without outputs, and "
+            f"{getattr(function, '__qualname__', function)} returns {', '.join(sorted(outputs))}: only worker 0 "
+            "writes the task's outputs, and with ANY_WORKER the job may succeed before worker 0 finishes. "
+            "Return nothing (write results to a blob store) or use ALL_WORKERS"
+        )
+
+
 class ParallelJobTask(_ConnectorExecution, PythonFunctionTask[ParallelJob]):
     """A Python function run on several workers by the example operator's ``ParallelJob``.
 
@@ -191,6 +205,7 @@ class ParallelJobTask(_ConnectorExecution, PythonFunctionTask[ParallelJob]):
     def __init__(self, task_config: ParallelJob, task_function: Callable[..., Any], **kwargs: Any) -> None:
         if not isinstance(task_config, ParallelJob):
             raise TypeError(f"task_config must be a ParallelJob, got {type(task_config).__name__}")
+        _check_outputs_with(task_config, task_function)
         super().__init__(
             task_config=task_config,
             task_function=task_function,
