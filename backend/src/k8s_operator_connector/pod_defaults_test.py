@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from k8s_operator_connector.pod_defaults import PodDefaults, PodDefaultsError, parse_pod_defaults
-from k8s_operator_connector.settings import SettingsError, parse_settings
+from k8s_operator_connector.settings import CONFIG_ENV, SettingsError, load_settings, parse_settings
 
 # A propeller `plugins.k8s` block as a platform team has it, pasted under podDefaults.
 FLYTE_K8S_BLOCK = """
@@ -137,3 +137,11 @@ def test_env_vars_from_env_are_read_from_the_connectors_environment(monkeypatch)
         {"default-env-vars": {"A": "1"}, "default-env-vars-from-env": {"CLUSTER": "CLUSTER_NAME"}}
     )
     assert defaults.environment() == {"A": "1", "CLUSTER": "east-1"}
+
+
+def test_a_typo_in_the_config_file_stops_start_up_naming_file_and_key(tmp_path):
+    path = tmp_path / "connector.yaml"
+    path.write_text("podDefaults:\n  interruptible-tolerations:\n    - {key: spot, efect: NoSchedule}\n")
+    with pytest.raises(SettingsError) as raised:
+        load_settings({CONFIG_ENV: str(path)})
+    assert str(raised.value).startswith(f"{path}: unknown key podDefaults.interruptible-tolerations[0].efect")
