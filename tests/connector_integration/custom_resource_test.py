@@ -72,3 +72,22 @@ def test_refused_manifests_create_nothing(harness: Harness, manifest, message):
     assert resource.phase == TaskExecution.FAILED
     assert message in resource.message
     assert harness.api.requests.count(verb="create") == 0
+
+
+def test_a_misspelled_condition_path_ends_the_task_naming_the_path(harness: Harness, monkeypatch):
+    """Issue 17: `status.condition[...]` (for `conditions`) on a Job that completed and will not change
+    again: GetTask fails it once the grace period has passed, naming the path and the nearest key."""
+    monkeypatch.setattr(harness.custom_resource.plugin, "missing_path_grace_seconds", 2.0)
+    typo = {**template(JOB).custom, "successCondition": "status.condition[type=Complete].status == True"}
+    meta = harness.create(
+        template=make_template(task_type="custom_resource", custom=typo, with_container=False),
+        plugin="custom_resource",
+        inputs=LiteralMap({"n": int_literal(1)}),
+    )
+    status = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+    harness.api.patch("jobs.batch", meta.name, {"status": status}, NAMESPACE, subresource="status")
+    failed = harness.wait_for_phase(meta, TaskExecution.FAILED, plugin="custom_resource")
+    assert failed.message.startswith(
+        "condition path status.condition does not exist on the Job 2s after it was created"
+    )
+    assert "nearest existing: status.conditions" in failed.message

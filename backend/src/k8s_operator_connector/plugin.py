@@ -7,6 +7,7 @@ create, the watch cache, abort, cleanup, error mapping, log links) is the machin
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,10 +50,20 @@ class Observation:
     container: str = ""
     # When the object was created (Unix seconds; 0: unknown); the machinery fills it in.
     created_at: float = 0.0
+    # From `until` (Unix seconds; 0: never) on, `later` holds instead: a deadline the object itself
+    # will announce by no change, e.g. a grace period for a condition path that does not exist.
+    until: float = 0.0
+    later: Observation | None = None
 
     @property
     def terminal(self) -> bool:
         return self.phase in TERMINAL_PHASES
+
+    def at(self, now: float) -> Observation:
+        """This observation at time ``now``: ``later`` once ``until`` has passed."""
+        if self.later is None or not self.until or now < self.until:
+            return self
+        return dataclasses.replace(self.later, created_at=self.created_at)
 
     @staticmethod
     def of(

@@ -9,6 +9,7 @@ stores the conditions on the object itself, so any connector process can evaluat
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import json
@@ -25,12 +26,14 @@ from flytekitplugins.k8s_operator.conditions import (
     Condition,
     ConditionError,
     ProgressTemplate,
+    find_missing,
     parse_condition,
     parse_progress_template,
 )
 from flytekitplugins.k8s_operator.constants import CUSTOM_RESOURCE_TASK_TYPE, CUSTOM_RESOURCE_TASK_TYPE_VERSION
 from flytekitplugins.k8s_operator.manifest import PLACEHOLDER_RE, ManifestError, render_manifest
 from k8s_operator_connector.kube_api import ResourceType
+from k8s_operator_connector.object_cache import created_at
 from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
 from k8s_operator_connector.settings import AllowedKind, ConnectorSettings
 
@@ -130,6 +133,8 @@ def _progress(text: str) -> ProgressTemplate:
 class CustomResourcePlugin(OperatorPlugin):
     task_type = CUSTOM_RESOURCE_TASK_TYPE
     task_type_version = CUSTOM_RESOURCE_TASK_TYPE_VERSION
+    #: How long a condition path that misspells an existing key may stay missing before the task fails.
+    missing_path_grace_seconds: float = 60.0
 
     def watch_resources(self, settings: ConnectorSettings) -> list[ResourceType]:
         return [ResourceType(k.group, k.version, k.plural, k.kind) for k in settings.custom_resource.allowed_kinds]
@@ -193,4 +198,29 @@ class CustomResourcePlugin(OperatorPlugin):
             return Observation.of(TaskExecution.RETRYABLE_FAILED, f"failure condition met: {failure}{detail}")
         if success.evaluate(obj):
             return Observation.of(TaskExecution.SUCCEEDED, progress or f"success condition met: {success}")
-        return Observation.of(TaskExecution.RUNNING, progress or f"waiting for: {success}")
+        return self._waiting(obj, progress or f"waiting for: {success}", success, failure)
+
+    def _waiting(
+        self, obj: Mapping[str, Any], message: str, success: Condition, failure: Condition | None
+    ) -> Observation:
+        """RUNNING; once the grace period after the object's creation has passed, a condition path
+        that does not exist is named in the message with the nearest existing keys, and one that is
+        a near miss of an existing key (a typo no object will ever write) fails the task."""
+        running = Observation.of(TaskExecution.RUNNING, message)
+        paths = [*success.parsed_paths, *(failure.parsed_paths if failure is not None else ())]
+        missing = list({str(m): m for m in (find_missing(obj, path) for path in paths) if m is not None}.values())
+        created = created_at(obj)
+        if not missing or not created:
+            return running
+        grace = self.missing_path_grace_seconds
+        typos = [m for m in missing if m.likely_typo]
+        if typos:
+            later = Observation.of(
+                TaskExecution.FAILED,
+                f"condition path {typos[0].path} does not exist on the {obj.get('kind') or 'object'} "
+                f"{grace:g}s after it was created; nearest existing: {', '.join(typos[0].suggestions)}. "
+                "Fix the task's condition",
+            )
+        else:
+            later = Observation.of(TaskExecution.RUNNING, f"{message} ({'; '.join(str(m) for m in missing)})")
+        return dataclasses.replace(running, until=created + grace, later=later)

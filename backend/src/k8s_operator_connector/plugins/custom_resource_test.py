@@ -104,3 +104,47 @@ def test_observe_reports_broken_annotations_instead_of_raising():
     obj = live({})
     obj["metadata"]["annotations"][SUCCESS_ANNOTATION] = "(("
     assert plugin.observe(obj).phase == TaskExecution.FAILED
+
+
+def _typo_job(status, condition="status.condition[type=Complete].status == True"):
+    return {
+        "kind": "Job",
+        "metadata": {"creationTimestamp": "2030-01-01T00:00:00Z", "annotations": {SUCCESS_ANNOTATION: condition}},
+        "status": status,
+    }
+
+
+CREATED = 1893456000.0  # 2030-01-01T00:00:00Z
+
+
+def test_a_misspelled_condition_path_fails_the_task_after_the_grace_period():
+    # The case: `condition` for `conditions`; the Job completed and will never change again.
+    done = _typo_job({"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1})
+    observation = plugin.observe(done)
+    assert observation.at(CREATED + 1).phase == TaskExecution.RUNNING
+    assert observation.at(CREATED + 1).message == "waiting for: status.condition[type=Complete].status == True"
+    ended = observation.at(CREATED + plugin.missing_path_grace_seconds)
+    assert ended.phase == TaskExecution.FAILED
+    assert ended.message == (
+        "condition path status.condition does not exist on the Job 60s after it was created; "
+        "nearest existing: status.conditions. Fix the task's condition"
+    )
+
+
+def test_a_path_not_written_yet_is_named_after_the_grace_period_but_does_not_fail():
+    running = plugin.observe(_typo_job({"active": 1, "startTime": "x"}, "status.phase == Succeeded"))
+    assert running.at(CREATED + 1).message == "waiting for: status.phase == Succeeded"
+    later = running.at(CREATED + 120)
+    assert later.phase == TaskExecution.RUNNING
+    assert later.message == "waiting for: status.phase == Succeeded (status.phase does not exist on the object)"
+
+
+def test_existing_paths_and_objects_without_a_creation_time_change_nothing():
+    job = _typo_job({"conditions": []}, "status.conditions[type=Complete].status == True")
+    assert (
+        plugin.observe(job).at(CREATED + 1e6).message == "waiting for: status.conditions[type=Complete].status == True"
+    )
+    del job["metadata"]["creationTimestamp"]
+    job["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+    job["metadata"]["annotations"][SUCCESS_ANNOTATION] = "status.condition[type=Complete].status == True"
+    assert plugin.observe(job).at(CREATED + 1e6).phase == TaskExecution.RUNNING

@@ -44,6 +44,7 @@ and a missing value renders as ``?``.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -57,10 +58,12 @@ __all__ = [
     "ConditionError",
     "Index",
     "Key",
+    "MissingPath",
     "Path",
     "ProgressTemplate",
     "Select",
     "Value",
+    "find_missing",
     "parse_condition",
     "parse_path",
     "parse_progress_template",
@@ -281,6 +284,56 @@ class Path:
     def __str__(self) -> str:
         text = "".join(str(segment) for segment in self.segments)
         return text[1:] if text.startswith(".") else text
+
+
+#: A missing key this similar to an existing one (difflib ratio) is taken for a typo of it.
+TYPO_SIMILARITY: Final = 0.8
+_SUGGESTION_SIMILARITY: Final = 0.6
+
+
+@dataclass(frozen=True)
+class MissingPath:
+    """Where a path leaves the object: the first mapping key that is not there.
+
+    Attributes:
+        path: The path up to and including the missing key, e.g. ``status.condition``.
+        suggestions: The nearest existing keys of that mapping, as paths (``status.conditions``).
+        likely_typo: Whether the nearest one is so close (difflib ratio >= 0.8) that the path is
+            almost certainly a misspelling rather than a field the object has not written yet.
+    """
+
+    path: str
+    suggestions: tuple[str, ...]
+    likely_typo: bool
+
+    def __str__(self) -> str:
+        nearest = f"; nearest existing: {', '.join(self.suggestions)}" if self.suggestions else ""
+        return f"{self.path} does not exist on the object{nearest}"
+
+
+def find_missing(obj: object, path: Path) -> MissingPath | None:
+    """The first key of ``path`` missing from a mapping of ``obj``, with the nearest existing keys.
+
+    Only mapping keys count: a list element that does not match yet (``[type=Complete]``) or a JSON
+    null is data the object may still write, not a misspelled structure. None when every key exists.
+    """
+    current = obj
+    walked: list[Segment] = []
+    for segment in path.segments:
+        if isinstance(segment, Key) and isinstance(current, Mapping) and segment.name not in current:
+            keys = [key for key in current if isinstance(key, str)]
+            nearest = difflib.get_close_matches(segment.name, keys, n=3, cutoff=_SUGGESTION_SIMILARITY)
+            typo = bool(difflib.get_close_matches(segment.name, keys, n=1, cutoff=TYPO_SIMILARITY))
+            return MissingPath(
+                str(Path((*walked, segment))),
+                tuple(str(Path((*walked, Key(key)))) for key in nearest),
+                typo,
+            )
+        current = _step(current, segment)
+        if current is _MISSING or current is None:
+            return None
+        walked.append(segment)
+    return None
 
 
 @dataclass(frozen=True)

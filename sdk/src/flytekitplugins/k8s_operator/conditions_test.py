@@ -6,6 +6,8 @@ from hypothesis import strategies as st
 
 from flytekitplugins.k8s_operator.conditions import (
     ConditionError,
+    MissingPath,
+    find_missing,
     parse_condition,
     parse_path,
     parse_progress_template,
@@ -280,3 +282,23 @@ def test_generated_conditions_parse_evaluate_and_project(text: str, obj: dict[st
     assert condition.evaluate(project(obj, condition.parsed_paths)) is result
     template = parse_progress_template("".join("{" + str(path) + "}," for path in condition.parsed_paths), "p")
     assert isinstance(template.render(obj), str)
+
+
+def test_find_missing_names_the_first_missing_key_and_the_nearest_existing_ones() -> None:
+    job = {"status": {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1, "startTime": "x"}}
+    path = parse_condition("status.condition[type=Complete].status == True", "c").parsed_paths[0]
+    missing = find_missing(job, path)
+    assert missing == MissingPath("status.condition", ("status.conditions",), True)
+    assert str(missing) == "status.condition does not exist on the object; nearest existing: status.conditions"
+
+
+def test_find_missing_ignores_data_not_yet_written_and_tells_far_keys_apart() -> None:
+    running = {"status": {"active": 1, "startTime": "x"}}
+    conditions = parse_condition("status.conditions[type=Complete].status == True", "c").parsed_paths[0]
+    assert find_missing(running, conditions) == MissingPath("status.conditions", (), False)
+    done = {"status": {"conditions": [{"type": "Failed", "status": "True"}]}}
+    assert find_missing(done, conditions) is None  # no Complete element yet: data, not a typo
+    assert find_missing({"status": None}, conditions) is None
+    phase = parse_condition("status.phase == Succeeded", "c").parsed_paths[0]
+    assert find_missing({"status": {"phases": "x", "phase": "y"}}, phase) is None
+    assert find_missing({"status": {"phase_": "x"}}, phase) == MissingPath("status.phase", ("status.phase_",), True)
