@@ -11,7 +11,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from flytekit import TaskMetadata, task, workflow
+from flytekit import TaskMetadata, map_task, task, workflow
 from flytekit.types.directory import FlyteDirectory
 
 from flytekitplugins.k8s_operator import CustomResourceTask, ParallelJob, current_worker, gather, share
@@ -97,3 +97,9 @@ def linger(n: int) -> int:
 def square_then_linger(n: int = 3) -> int:
     """Two tasks in a row; Ctrl-C during the second."""
     return linger(n=square(n=n))
+
+
+@workflow
+def squares(ns: list[int]) -> list[int]:
+    """map_task over a ParallelJob: runs locally (one ParallelJob per item); Flyte refuses to register it."""
+    return map_task(square)(n=ns)

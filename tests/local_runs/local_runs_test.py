@@ -136,3 +136,8 @@ def test_ctrl_c_in_a_workflow_deletes_the_running_object_says_so_and_exits_130(
     assert re.search(r"ds_tasks.square\] deleted ParallelJob flytesnacks-development/local-", output), output
     assert re.search(r"ds_tasks.linger\] ABORTED: deleted ParallelJob flytesnacks-development/local-", output), output
     _nothing_left(cluster)
+
+
+def test_map_task_over_a_parallel_job_returns_the_mapped_values_locally(cluster: LocalCluster) -> None:
+    assert ds_tasks.squares(ns=[1, 2, 3]) == [1, 4, 9]
+    _nothing_left(cluster)

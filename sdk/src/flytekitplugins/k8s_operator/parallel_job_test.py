@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from flytekit import FlyteContextManager, Resources, task, workflow
+from flytekit import FlyteContextManager, Resources, map_task, task, workflow
 from flytekit.configuration import FastSerializationSettings, SerializationSettings
 from flytekit.core.context_manager import ExecutionState
 from flytekit.exceptions.system import FlyteConnectorNotFound
@@ -351,3 +351,21 @@ def test_any_worker_with_outputs_is_refused_at_declaration() -> None:
     @task(task_config=ParallelJob(workers=2))
     def all_of_them(n: int) -> int:  # outputs with ALL_WORKERS: allowed
         return n
+
+
+def test_map_task_over_a_parallel_job_is_refused_when_registered(settings: SerializationSettings) -> None:
+    """Propeller's ArrayNode cannot follow a connector task (see MAP_TASK_REFUSAL): registering,
+    packaging or `pyflyte run --remote` of such a map fails, naming why; the task alone still serializes."""
+
+    @task(task_config=ParallelJob(workers=2), container_image="ghcr.io/example/app:1.0.0")
+    def square(n: int) -> int:
+        return n * n
+
+    @workflow
+    def squares(ns: list[int]) -> list[int]:
+        return map_task(square)(n=ns)
+
+    with pytest.raises(ValueError, match=r"square: map_task over a ParallelJob task cannot run on Flyte: propeller's"):
+        get_serializable(OrderedDict(), settings, squares)
+    template = get_serializable(OrderedDict(), settings, square).template
+    assert template.container.args[:3] == ["python", "-m", "flytekitplugins.k8s_operator.worker"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import datetime
 import inspect
 import os
@@ -16,11 +17,13 @@ from types import FrameType
 from typing import Any
 
 import yaml
-from flytekit import FlyteContextManager
+from flytekit import FlyteContext, FlyteContextManager
 from flytekit.configuration import SerializationSettings
+from flytekit.core.array_node_map_task import ArrayNodeMapTask
 from flytekit.core.base_task import IgnoreOutputs, PythonTask
 from flytekit.core.interface import Interface, transform_function_to_interface
 from flytekit.core.python_function_task import PythonFunctionTask
+from flytekit.core.type_engine import TypeEngine
 from flytekit.exceptions.system import FlyteConnectorNotFound
 from flytekit.extend import TaskPlugins
 from flytekit.extend.backend import base_connector
@@ -54,6 +57,16 @@ from flytekitplugins.k8s_operator.manifest import ManifestError, validate_manife
 
 __all__ = ["CustomResourceConfig", "CustomResourceTask", "ParallelJobTask", "local_mode"]
 
+#: Why a ParallelJob task cannot be the target of ``map_task``.
+MAP_TASK_REFUSAL = (
+    "map_task over a ParallelJob task cannot run on Flyte: propeller's ArrayNode keeps only a k8s plugin's "
+    "state for each mapped item (flyteorg/flyte v1.16.8 flytepropeller/pkg/controller/nodes/array/handler.go: "
+    "'currently just mocking based on node phase -> which works for all k8s plugins'), so the connector "
+    "could not follow the ParallelJob it created. Loop in a @dynamic workflow instead, or give the task "
+    "more workers"
+)
+#: Set while flytekit's ``dispatch_execute`` runs the task (it wants the connector's LiteralMap as is).
+_DISPATCHING: contextvars.ContextVar[bool] = contextvars.ContextVar("parallel_job_dispatching", default=False)
 #: Exit status of a local run aborted with Ctrl-C (128 + SIGINT, the shell's convention).
 EXIT_ABORTED = 130
 #: Input types a manifest placeholder can render (datetimes as ISO 8601 text).
@@ -222,6 +235,31 @@ class ParallelJobTask(_ConnectorExecution, PythonFunctionTask[ParallelJob]):
         """``pyflyte-execute ...`` behind the worker entrypoint (see ``worker.py``)."""
         return [*WORKER_ENTRYPOINT, *super().get_default_command(settings)]
 
+    def set_command_fn(self, get_command_fn: Callable[[SerializationSettings], list[str]] | None = None) -> None:
+        """Refuses to be serialized inside a ``map_task`` (flytekit's ``ArrayNodeMapTask`` sets its own
+        command here while it serializes its target), which Flyte cannot run; see :data:`MAP_TASK_REFUSAL`."""
+        if isinstance(getattr(get_command_fn, "__self__", None), ArrayNodeMapTask):
+            raise ValueError(f"{self.name}: {MAP_TASK_REFUSAL}")
+        super().set_command_fn(get_command_fn)
+
+    def dispatch_execute(self, ctx: FlyteContext, input_literal_map: LiteralMap) -> Any:
+        token = _DISPATCHING.set(True)
+        try:
+            return super().dispatch_execute(ctx, input_literal_map)
+        finally:
+            _DISPATCHING.reset(token)
+
+    def _native_outputs(self, outputs: LiteralMap) -> Any:
+        """The connector's outputs as the function's return value (for callers that bypass
+        ``dispatch_execute``, such as flytekit's local ``map_task``, which collects raw values)."""
+        types = self.python_interface.outputs
+        ctx = FlyteContextManager.current_context()
+        values = TypeEngine.literal_map_to_kwargs(ctx, outputs, types) if types else {}
+        if not values:
+            return None
+        ordered = tuple(values[name] for name in types)
+        return ordered[0] if len(ordered) == 1 else ordered
+
     def execute(self, **kwargs: Any) -> Any:
         """Runs the function in a pod or in ``function`` mode, else through the connector.
 
@@ -244,7 +282,8 @@ class ParallelJobTask(_ConnectorExecution, PythonFunctionTask[ParallelJob]):
                 f"@task(container_image=...), the image the workers run; or set "
                 f"{LOCAL_MODE_ENV}={LOCAL_MODE_FUNCTION} to run the function in-process"
             )
-        return _run_with_connector(self, **kwargs)
+        outputs = _run_with_connector(self, **kwargs)
+        return outputs if _DISPATCHING.get() else self._native_outputs(outputs)
 
 
 TaskPlugins.register_pythontask_plugin(ParallelJob, ParallelJobTask)
