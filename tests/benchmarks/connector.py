@@ -115,6 +115,7 @@ def _operator_config(work_dir: Path, kubeconfig: Path) -> Path:
     settings = {
         "metaSigning": {"mode": "required", "keysPath": str(keys)},
         "namespaces": [OPERATOR.namespace],
+        "taskPolicy": {"namespaces": [OPERATOR.namespace]},
         "defaultNamespace": OPERATOR.namespace,
         "taskTypes": ["parallel_job"],
         "api": {"qps": 100000, "burst": 100000, "kubeconfig": str(kubeconfig)},

@@ -15,6 +15,7 @@ from flytekit.extend.backend.base_connector import Resource
 from k8s_operator_connector.conftest import make_metadata, make_template, write_signing_key
 from k8s_operator_connector.connector import OperatorConnector
 from k8s_operator_connector.meta_signing import MetaSigningSettings
+from k8s_operator_connector.task_policy import TaskPolicySettings
 from k8s_operator_connector.plugins.custom_resource import CustomResourcePlugin
 from k8s_operator_connector.plugins.parallel_job import ParallelJobPlugin
 from k8s_operator_connector.resource_meta import OperatorResourceMeta
@@ -58,6 +59,7 @@ def settings_for(api: KubeEmulator, tmp_path: Path, **overrides: Any) -> Connect
         custom_resource=CustomResourceSettings(allowed_kinds=(AllowedKind("batch", "v1", "Job", "jobs"),)),
         cleanup_interval_seconds=0.1,
         meta_signing=MetaSigningSettings("required", str(write_signing_key(tmp_path))),
+        task_policy=TaskPolicySettings(service_accounts=("default", "flyte-worker")),
     )
     return dataclasses.replace(base, **overrides)
 

@@ -9,11 +9,14 @@ The results are listed in docs/reliability.md ("The connector as a trusted deput
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 import pytest
+from flyteidl.core.execution_pb2 import TaskExecution
+from flytekit.models import task as task_models
 
 from k8s_operator_connector.conftest import signer_for_tests
 from k8s_operator_connector.meta_signing import MetaSigner
@@ -219,3 +222,75 @@ def test_migrate_mode_accepts_unsigned_metas_only_for_flytes_own_objects(served_
         lambda: not [o for o in migrating.api.list(PARALLEL_JOBS, NAMESPACE) if "premigration" in o["metadata"]["name"]]
     )
     assert "accepted an unsigned parallel_job resource_meta" in migrating.connector.log_text()
+
+
+# -- CreateTask: namespaces, service accounts and pod privileges by policy ------------------------
+
+
+def pod_template(**spec: Any) -> task_models.K8sPod:
+    primary = {"name": "primary", "image": "ghcr.io/example/demo:1", "args": ["pyflyte-execute"]}
+    containers = spec.pop("containers", [primary])
+    return task_models.K8sPod(metadata=task_models.K8sObjectMetadata(), pod_spec={"containers": containers, **spec})
+
+
+def privileged_container() -> dict:
+    return {"name": "primary", "image": "busybox", "args": ["sh"], "securityContext": {"privileged": True}}
+
+
+def with_service_account(request: Any, account: str) -> Any:
+    request.task_execution_metadata.k8s_service_account = account
+    return request
+
+
+CREATE_ATTACKS = [
+    # (id, request, phrases the FAILED message must hold)
+    ("kube-system", lambda ex: create_request(execution=ex, namespace="kube-system"),
+     ["namespace 'kube-system' is not admitted", "taskPolicy.namespaces", "admitted only when listed by name"]),
+    ("another-project-namespace", lambda ex: create_request(execution=ex, namespace="payments-production"),
+     ["namespace 'payments-production' is not admitted", "the templates give flytesnacks-development"]),
+    ("foreign-service-account",
+     lambda ex: with_service_account(create_request(execution=ex), "clusterrole-aggregation-controller"),
+     ["task_execution_metadata.k8s_service_account: service account 'clusterrole-aggregation-controller'",
+      "taskPolicy.serviceAccounts"]),
+    ("pod-template-service-account",
+     lambda ex: create_request(execution=ex, k8s_pod=pod_template(serviceAccountName="admin"),
+                               config={"primary_container_name": "primary"}),
+     ["spec.template.spec.serviceAccountName: service account 'admin'", "taskPolicy.serviceAccounts"]),
+    ("privileged-pod-template",
+     lambda ex: create_request(execution=ex, k8s_pod=pod_template(containers=[privileged_container()]),
+                               config={"primary_container_name": "primary"}),
+     ["spec.template.spec.containers[0].securityContext.privileged: must not be true (privileged)",
+      "podSecurity.level"]),
+    ("host-network",
+     lambda ex: create_request(execution=ex, k8s_pod=pod_template(hostNetwork=True),
+                               config={"primary_container_name": "primary"}),
+     ["spec.template.spec.hostNetwork: must not be true (hostNamespaces)", "baseline Pod Security Standard"]),
+    ("host-path",
+     lambda ex: create_request(execution=ex, config={"primary_container_name": "primary"},
+                               k8s_pod=pod_template(volumes=[{"name": "node", "hostPath": {"path": "/"}}])),
+     ["spec.template.spec.volumes[0].hostPath: hostPath volumes are forbidden (hostPathVolumes)"]),
+    ("privileged-custom-resource-job",
+     lambda ex: create_request(
+         task_type="custom_resource", execution=ex, with_container=False,
+         custom={"manifest": {"apiVersion": "batch/v1", "kind": "Job", "spec": {"template": {"spec": {
+             "hostPID": True, "restartPolicy": "Never", "containers": [privileged_container()]}}}},
+             "successCondition": "status.succeeded >= 1"}),
+     ["spec.template.spec.hostPID: must not be true", "spec.template.spec.containers[0].securityContext.privileged"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "make", "phrases"), CREATE_ATTACKS, ids=[c[0] for c in CREATE_ATTACKS])
+def test_create_task_refused_by_policy_creates_nothing(served: Served, case, make, phrases):
+    execution = f"atk-{zlib.crc32(case.encode()) % 10**6}"  # short: names keep it whole
+    creates_before = served.api.requests.count(verb="create")
+    request = make(execution)
+    run = served.client.start_task(request)
+    resource = served.client.get(request.template.type, run.resource_meta)
+    assert resource.phase == TaskExecution.FAILED, resource  # permanent: a retry would be refused alike
+    for phrase in phrases:
+        assert phrase in resource.message, resource.message
+    assert served.api.requests.count(verb="create") == creates_before, "the connector created something"
+    assert not [o for o in served.api.list(PARALLEL_JOBS) if execution in o["metadata"]["name"]]
+    assert not [o for o in served.api.list("jobs") if execution in o["metadata"]["name"]]
+    served.client.abort(run)  # aborting a refused task is harmless
+    assert_still_serving(served, f"{execution}-then-good")

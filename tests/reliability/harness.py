@@ -57,6 +57,8 @@ def connector_config(kubeconfig: Path, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "metaSigning": {"mode": "required", "keysPath": str(write_signing_key(kubeconfig.parent))},
         "defaultNamespace": NAMESPACE,
+        # The execution metadata's service account (make_metadata) must be admitted.
+        "taskPolicy": {"serviceAccounts": ["default", "flyte-worker"]},
         "finishedRetentionSeconds": 600,
         "cleanupIntervalSeconds": 0.5,
         "staleAfterSeconds": 300,

@@ -20,6 +20,7 @@ from flytekit.extend.backend.base_connector import AsyncConnectorBase, Resource
 from flytekit.models.literals import LiteralMap
 from flytekit.models.task import TaskExecutionMetadata, TaskTemplate
 
+from k8s_operator_connector.admission import TaskAdmission
 from k8s_operator_connector.api_errors import create_failure, is_quota_exceeded, observe_failure
 from k8s_operator_connector.console_phase import SHAPED_PHASES, for_console
 from k8s_operator_connector.kube_api import KubeApiError
@@ -52,6 +53,7 @@ class OperatorConnector(AsyncConnectorBase):
         )
         self.plugin = plugin
         self.runtime = runtime
+        self.admission = TaskAdmission(runtime.settings)
         self._watching = False
 
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
@@ -91,11 +93,17 @@ class OperatorConnector(AsyncConnectorBase):
                 f"namespace {context.namespace} is outside the connector's namespaces "
                 f"({', '.join(settings.namespaces)}); add it to the connector's configuration",
             )
+        refusal = self.admission.context_refusal(context)
+        if refusal:
+            return self._failed(context, refusal)
         try:
             built = self.plugin.build_object(TaskRequest(template, inputs, output_prefix, context, settings))
         except InvalidTaskError as error:
             return self._failed(context, f"invalid {self.plugin.task_type} task: {error}")
         manifest = _with_identity(built.manifest, context)
+        refusal = self.admission.object_refusal(manifest)
+        if refusal:
+            return self._failed(context, refusal)
         meta = self.meta_type(
             group=built.resource.group,
             version=built.resource.version,

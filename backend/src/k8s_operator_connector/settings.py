@@ -19,8 +19,10 @@ import yaml
 from k8s_operator_connector.log_template import LogTemplate, TemplateError, parse_template
 from k8s_operator_connector.meta_signing import MetaSigningSettings, parse_meta_signing
 from k8s_operator_connector.pod_defaults import PodDefaults, PodDefaultsError, parse_pod_defaults
+from k8s_operator_connector.pod_security import PodSecuritySettings, parse_pod_security
 from k8s_operator_connector.settings_reader import SettingsError
 from k8s_operator_connector.settings_reader import SettingsReader as _Reader
+from k8s_operator_connector.task_policy import TaskPolicySettings, parse_task_policy
 
 CONFIG_ENV = "K8S_OPERATOR_CONNECTOR_CONFIG"
 ALL_TASK_TYPES = (
@@ -92,6 +94,8 @@ class ConnectorSettings:
     task_types: tuple[str, ...] = ALL_TASK_TYPES
     pod_defaults: PodDefaults = field(default_factory=PodDefaults)  # Flyte's k8s plugin keys
     meta_signing: MetaSigningSettings = field(default_factory=MetaSigningSettings)
+    task_policy: TaskPolicySettings = field(default_factory=TaskPolicySettings)
+    pod_security: PodSecuritySettings = field(default_factory=PodSecuritySettings)
 
     def watches_namespace(self, namespace: str) -> bool:
         return not self.namespaces or namespace in self.namespaces
@@ -182,6 +186,8 @@ def parse_settings(document: Any) -> ConnectorSettings:
         task_types=task_types,
         pod_defaults=_pod_defaults(root.get("podDefaults", Mapping, {})),
         meta_signing=parse_meta_signing(root.child("metaSigning")),
+        task_policy=parse_task_policy(root.child("taskPolicy")),
+        pod_security=parse_pod_security(root.child("podSecurity")),
     )
     root.finish()
     return settings

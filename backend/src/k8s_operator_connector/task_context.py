@@ -30,6 +30,11 @@ class TaskContext:
     annotations: dict[str, str] = field(default_factory=dict)
     service_account: str = ""
     environment: dict[str, str] = field(default_factory=dict)
+    # For the namespace policy: the execution's project and domain, and whether this is an
+    # in-process local run (no execution metadata; never the case over gRPC).
+    project: str = ""
+    domain: str = ""
+    local: bool = False
 
 
 def _execution_identity(metadata: TaskExecutionMetadata) -> tuple[dict[str, str], list[str]]:
@@ -68,6 +73,7 @@ def task_context(
             labels=base_labels,
             annotations={TASK_EXECUTION_ANNOTATION: execution_id},
             service_account=settings.default_service_account,
+            local=True,
         )
     identity, parts = _execution_identity(metadata)
     execution_id = "/".join(parts)
@@ -86,4 +92,6 @@ def task_context(
         annotations=annotations,
         service_account=metadata.k8s_service_account or settings.default_service_account,
         environment=dict(metadata.environment_variables or {}),
+        project=parts[0],
+        domain=parts[1],
     )

@@ -1,0 +1,194 @@
+"""The Pod Security Standards checks, case by case as k8s.io/pod-security-admission/policy/check_*.go
+(tag v0.36.2, commit 39b45cd167e1bd665aaeefc6e1acc1cc753259f2) define them."""
+
+import copy
+
+import pytest
+
+from k8s_operator_connector.pod_security import check_object, find_pod_specs
+from k8s_operator_connector.settings import SettingsError, parse_settings
+
+# What the machinery builds for a task without a pod template: passes baseline.
+WORKER = {"name": "worker", "image": "ghcr.io/example/demo:1", "args": ["pyflyte-execute"]}
+
+
+def parallel_job(pod_spec: dict, annotations: dict | None = None) -> dict:
+    template = {"metadata": {"annotations": annotations or {}}, "spec": pod_spec}
+    return {"apiVersion": "workloads.example.com/v1alpha1", "kind": "ParallelJob", "spec": {"template": template}}
+
+
+def pod(**spec) -> dict:
+    return {"containers": [copy.deepcopy(WORKER)], "restartPolicy": "Never", **spec}
+
+
+def container(**fields) -> dict:
+    return {**copy.deepcopy(WORKER), **fields}
+
+
+P = "spec.template.spec"
+BASELINE_FAILURES = [
+    # (id, pod spec, annotations, the field path reported, the upstream check)
+    ("privileged", pod(containers=[container(securityContext={"privileged": True})]), None,
+     f"{P}.containers[0].securityContext.privileged", "privileged"),
+    ("privileged-init", pod(initContainers=[container(securityContext={"privileged": True})]), None,
+     f"{P}.initContainers[0].securityContext.privileged", "privileged"),
+    ("privileged-ephemeral", pod(ephemeralContainers=[container(securityContext={"privileged": True})]), None,
+     f"{P}.ephemeralContainers[0].securityContext.privileged", "privileged"),
+    ("hostNetwork", pod(hostNetwork=True), None, f"{P}.hostNetwork", "hostNamespaces"),
+    ("hostPID", pod(hostPID=True), None, f"{P}.hostPID", "hostNamespaces"),
+    ("hostIPC", pod(hostIPC=True), None, f"{P}.hostIPC", "hostNamespaces"),
+    ("hostPath", pod(volumes=[{"name": "root", "hostPath": {"path": "/"}}]), None,
+     f"{P}.volumes[0].hostPath", "hostPathVolumes"),
+    ("NET_RAW", pod(containers=[container(securityContext={"capabilities": {"add": ["CHOWN", "NET_RAW"]}})]), None,
+     f"{P}.containers[0].securityContext.capabilities.add[1]", "capabilities_baseline"),
+    ("SYS_ADMIN", pod(containers=[container(securityContext={"capabilities": {"add": ["SYS_ADMIN"]}})]), None,
+     f"{P}.containers[0].securityContext.capabilities.add[0]", "capabilities_baseline"),
+    ("hostPort", pod(containers=[container(ports=[{"containerPort": 80, "hostPort": 8080}])]), None,
+     f"{P}.containers[0].ports[0].hostPort", "hostPorts"),
+    ("procMount", pod(containers=[container(securityContext={"procMount": "Unmasked"})]), None,
+     f"{P}.containers[0].securityContext.procMount", "procMount"),
+    ("seccomp-unconfined-pod", pod(securityContext={"seccompProfile": {"type": "Unconfined"}}), None,
+     f"{P}.securityContext.seccompProfile.type", "seccompProfile_baseline"),
+    ("seccomp-unconfined-container",
+     pod(containers=[container(securityContext={"seccompProfile": {"type": "Unconfined"}})]), None,
+     f"{P}.containers[0].securityContext.seccompProfile.type", "seccompProfile_baseline"),
+    ("apparmor-unconfined", pod(securityContext={"appArmorProfile": {"type": "Unconfined"}}), None,
+     f"{P}.securityContext.appArmorProfile.type", "appArmorProfile"),
+    ("apparmor-annotation", pod(), {"container.apparmor.security.beta.kubernetes.io/worker": "unconfined"},
+     "spec.template.metadata.annotations[container.apparmor.security.beta.kubernetes.io/worker]", "appArmorProfile"),
+    ("selinux-type", pod(securityContext={"seLinuxOptions": {"type": "spc_t"}}), None,
+     f"{P}.securityContext.seLinuxOptions.type", "seLinuxOptions"),
+    ("selinux-user", pod(containers=[container(securityContext={"seLinuxOptions": {"user": "root"}})]), None,
+     f"{P}.containers[0].securityContext.seLinuxOptions.user", "seLinuxOptions"),
+    ("sysctl", pod(securityContext={"sysctls": [{"name": "kernel.msgmax", "value": "1"}]}), None,
+     f"{P}.securityContext.sysctls[0].name", "sysctls"),
+    ("windows-hostProcess", pod(securityContext={"windowsOptions": {"hostProcess": True}}), None,
+     f"{P}.securityContext.windowsOptions.hostProcess", "windowsHostProcess"),
+    ("probe-host", pod(containers=[container(livenessProbe={"httpGet": {"host": "10.0.0.1", "port": 80}})]), None,
+     f"{P}.containers[0].livenessProbe.httpGet.host", "hostProbesAndHostLifecycle"),
+    ("lifecycle-host",
+     pod(containers=[container(lifecycle={"preStop": {"tcpSocket": {"host": "metadata", "port": 80}}})]), None,
+     f"{P}.containers[0].lifecycle.preStop.tcpSocket.host", "hostProbesAndHostLifecycle"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("spec", "annotations", "path", "check"), [c[1:] for c in BASELINE_FAILURES], ids=[c[0] for c in BASELINE_FAILURES]
+)
+def test_baseline_refuses_naming_the_field(spec, annotations, path, check):
+    for level in ("baseline", "restricted"):
+        violations = check_object(parallel_job(spec, annotations), level)
+        assert any(v.path == path for v in violations), violations
+    baseline = check_object(parallel_job(spec, annotations), "baseline")
+    assert [v.check for v in baseline] == [check], baseline
+    assert check_object(parallel_job(spec, annotations), "privileged") == []
+
+
+BASELINE_PASSES = [
+    ("the machinery's worker", pod()),
+    ("default capabilities", pod(containers=[container(securityContext={"capabilities": {"add": ["CHOWN", "KILL"]}})])),
+    ("false and zero", pod(hostNetwork=False, containers=[container(ports=[{"containerPort": 80, "hostPort": 0}])])),
+    ("allowed profiles", pod(securityContext={"seccompProfile": {"type": "RuntimeDefault"},
+                                              "appArmorProfile": {"type": "Localhost", "localhostProfile": "p"},
+                                              "seLinuxOptions": {"type": "container_t", "level": "s0:c1"}})),
+    ("safe sysctls", pod(securityContext={"sysctls": [{"name": "net.ipv4.tcp_keepalive_time", "value": "60"}]})),
+    ("procMount with user namespaces", pod(hostUsers=False,
+                                           containers=[container(securityContext={"procMount": "Unmasked"})])),
+    ("ordinary volumes", pod(volumes=[{"name": "d", "emptyDir": {}}, {"name": "s", "secret": {"secretName": "x"}}])),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("spec", [c[1] for c in BASELINE_PASSES], ids=[c[0] for c in BASELINE_PASSES])
+def test_baseline_admits(spec):
+    assert check_object(parallel_job(spec), "baseline") == []
+
+
+RESTRICTED_POD = pod(
+    securityContext={"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+    containers=[
+        container(securityContext={"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}),
+    ],
+)
+
+
+def test_a_restricted_pod_passes_and_the_machinerys_default_does_not():
+    assert check_object(parallel_job(RESTRICTED_POD), "restricted") == []
+    checks = {v.check for v in check_object(parallel_job(pod()), "restricted")}
+    assert checks == {
+        "allowPrivilegeEscalation",
+        "runAsNonRoot",
+        "seccompProfile_restricted",
+        "capabilities_restricted",
+    }
+
+
+def restricted_with(**changes) -> dict:
+    spec = copy.deepcopy(RESTRICTED_POD)
+    for dotted, value in changes.items():
+        target = spec
+        *parents, last = dotted.split("__")
+        for part in parents:
+            target = target[int(part)] if part.isdigit() else target[part]
+        target[last] = value
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("changes", "path", "check"),
+    [
+        ({"volumes": [{"name": "n", "nfs": {"server": "s", "path": "/"}}]}, f"{P}.volumes[0].nfs", "restrictedVolumes"),
+        ({"volumes": [{"name": "h", "hostPath": {"path": "/"}}]}, f"{P}.volumes[0].hostPath", "restrictedVolumes"),
+        ({"containers__0__securityContext__allowPrivilegeEscalation": True},
+         f"{P}.containers[0].securityContext.allowPrivilegeEscalation", "allowPrivilegeEscalation"),
+        ({"securityContext__runAsNonRoot": False}, f"{P}.securityContext.runAsNonRoot", "runAsNonRoot"),
+        ({"containers__0__securityContext__runAsUser": 0}, f"{P}.containers[0].securityContext.runAsUser", "runAsUser"),
+        ({"securityContext__seccompProfile": {"type": "Unconfined"}},
+         f"{P}.securityContext.seccompProfile.type", "seccompProfile_restricted"),
+        ({"containers__0__securityContext__capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}},
+         f"{P}.containers[0].securityContext.capabilities.add[0]", "capabilities_restricted"),
+        ({"hostUsers": False, "containers__0__securityContext__procMount": "Unmasked"},
+         f"{P}.containers[0].securityContext.procMount", "procMount_restricted"),
+    ],
+)  # fmt: skip
+def test_restricted_refuses_naming_the_field(changes, path, check):
+    violations = check_object(parallel_job(restricted_with(**changes)), "restricted")
+    assert [(v.path, v.check) for v in violations if v.path == path] == [(path, check)], violations
+
+
+def test_restricted_exemptions():
+    """Windows pods skip the Linux-only checks (1.25+); user-namespace pods may run as root (1.35+)."""
+    windows = pod(os={"name": "windows"}, securityContext={"runAsNonRoot": True})
+    assert check_object(parallel_job(windows), "restricted") == []
+    user_ns = restricted_with(hostUsers=False, securityContext__runAsNonRoot=False)
+    assert check_object(parallel_job(user_ns), "restricted") == []
+    net_bind = restricted_with(
+        containers__0__securityContext__capabilities={"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}
+    )
+    assert check_object(parallel_job(net_bind), "restricted") == []
+
+
+def test_every_pod_spec_in_any_object_is_found():
+    job = {"kind": "Job", "spec": {"template": {"spec": pod(hostPID=True)}}}
+    cron = {"kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": {"spec": pod(hostPID=True)}}}}}
+    jobset = {"spec": {"replicatedJobs": [{"template": {"spec": {"template": {"spec": pod(hostPID=True)}}}}]}}
+    bare = {"kind": "Pod", "metadata": {}, "spec": pod(hostPID=True)}
+    assert [v.path for v in check_object(job, "baseline")] == ["spec.template.spec.hostPID"]
+    assert [v.path for v in check_object(cron, "baseline")] == ["spec.jobTemplate.spec.template.spec.hostPID"]
+    assert [v.path for v in check_object(jobset, "baseline")] == [
+        "spec.replicatedJobs[0].template.spec.template.spec.hostPID"
+    ]
+    assert [v.path for v in check_object(bare, "baseline")] == ["spec.hostPID"]
+    assert len(find_pod_specs({"a": [{"containers": []}, {"b": {"containers": []}}]})) == 2
+
+
+def test_malformed_values_do_not_crash_the_check():
+    weird = {"spec": {"containers": [None, 5, {"securityContext": "x", "ports": "y"}], "volumes": [None], "os": 1}}
+    for level in ("baseline", "restricted"):
+        check_object(weird, level)
+
+
+def test_settings():
+    assert parse_settings({}).pod_security.level == "baseline"
+    assert parse_settings({"podSecurity": {"level": "restricted"}}).pod_security.level == "restricted"
+    with pytest.raises(SettingsError, match="podSecurity.level is 'strict'; allowed: privileged, baseline, restricted"):
+        parse_settings({"podSecurity": {"level": "strict"}})
