@@ -15,7 +15,6 @@ from flytekit.extend.backend.base_connector import Resource
 from k8s_operator_connector.conftest import make_metadata, make_template, write_signing_key
 from k8s_operator_connector.connector import OperatorConnector
 from k8s_operator_connector.meta_signing import MetaSigningSettings
-from k8s_operator_connector.task_policy import TaskPolicySettings
 from k8s_operator_connector.plugins.custom_resource import CustomResourcePlugin
 from k8s_operator_connector.plugins.parallel_job import ParallelJobPlugin
 from k8s_operator_connector.resource_meta import OperatorResourceMeta
@@ -27,6 +26,7 @@ from k8s_operator_connector.settings import (
     CustomResourceSettings,
     LogLinkTemplate,
 )
+from k8s_operator_connector.task_policy import TaskPolicySettings
 from kube_emulator import KubeEmulator, wait_until
 
 BUNDLE_CRD = Path("operator_bundle/config/crd/bases/workloads.example.com_paralleljobs.yaml")
