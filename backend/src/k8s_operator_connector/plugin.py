@@ -111,5 +111,6 @@ class OperatorPlugin(ABC):
         """Read the phase (and message, pods, info) from a live object. Must not raise."""
 
     def watch_resources(self, settings: ConnectorSettings) -> list[ResourceType]:
-        """Resources to watch from start-up (so restarts and cleanup see old objects)."""
+        """Resources to watch from start-up (so restarts and cleanup see old objects). They are
+        also the only resource types GetTask and DeleteTask act on for this task type."""
         return []
