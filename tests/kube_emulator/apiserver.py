@@ -11,7 +11,7 @@ import json
 import random
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from kube_emulator import errors
@@ -34,7 +34,7 @@ _STALE = "the object has been modified; please apply your changes to the latest 
 
 
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _spec_part(obj: dict[str, Any], status_is_separate: bool) -> dict[str, Any]:

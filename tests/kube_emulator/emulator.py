@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -120,7 +120,7 @@ class KubeEmulator:
             self._build_state()
         self._http = HttpServer(self._dispatcher(), self.host, self._requested_port)
 
-    def start(self, *, wipe: bool = False) -> Self:
+    def start(self, *, wipe: bool = False) -> KubeEmulator:
         """Serve from a background thread. After stop(), start() reuses the same port;
         `wipe=True` starts from an empty cluster instead of the state kept across the restart."""
         self._prepare(wipe)
@@ -167,7 +167,7 @@ class KubeEmulator:
         self._loop_thread = None
         self._loop_thread_id = None
 
-    async def astart(self, *, wipe: bool = False) -> Self:
+    async def astart(self, *, wipe: bool = False) -> KubeEmulator:
         """Serve on the running event loop (for async tests)."""
         self._prepare(wipe)
         assert self._http is not None
@@ -189,7 +189,7 @@ class KubeEmulator:
         self._loop = None
         self._loop_thread_id = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> KubeEmulator:
         return self.start()
 
     def __exit__(
@@ -197,7 +197,7 @@ class KubeEmulator:
     ) -> None:
         self.stop()
 
-    async def __aenter__(self) -> Self:
+    async def __aenter__(self) -> KubeEmulator:
         return await self.astart()
 
     async def __aexit__(

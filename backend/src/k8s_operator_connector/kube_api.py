@@ -60,12 +60,14 @@ def timestamp_seconds(value: Any) -> float:
     """An API timestamp (RFC 3339, e.g. creationTimestamp or eventTime) in Unix seconds; 0 if not one."""
     if not isinstance(value, str) or not value:
         return 0.0
+    # Python 3.10's fromisoformat does not accept the "Z" suffix the API server writes.
+    iso = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     try:
-        moment = datetime.datetime.fromisoformat(value)
+        moment = datetime.datetime.fromisoformat(iso)
     except ValueError:
         return 0.0
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
     return moment.timestamp()
 
 

@@ -43,7 +43,7 @@ def phase_group(phase: Phase) -> str:
 
 
 def _rfc3339(seconds: int) -> str:
-    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def task_values(subject: LinkSubject, observation: Observation, now: float) -> dict[str, str]:

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO
 
 from kube_emulator import KubeEmulator
 from kube_emulator.kubelet import Kubelet
@@ -108,7 +108,7 @@ class LocalCluster:
         self.kubelet: Kubelet | None = None
         self.startup_seconds: dict[str, float] = {}
 
-    def start(self) -> Self:
+    def start(self) -> LocalCluster:
         started = time.monotonic()
         self.emulator.start()
         self.emulator.write_kubeconfig(self.kubeconfig)
@@ -127,7 +127,7 @@ class LocalCluster:
         self.operator.stop()
         self.emulator.stop()
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> LocalCluster:
         try:
             return self.start()
         except BaseException:

@@ -9,7 +9,7 @@ import string
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from kube_emulator.kubelet import secret_webhook
@@ -23,7 +23,7 @@ _LOG_UPLOAD_INTERVAL = 0.25  # seconds between uploads of a running container's 
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass

@@ -7,7 +7,7 @@ import json
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import kubernetes.client  # type: ignore[import-untyped]
 import kubernetes.config  # type: ignore[import-untyped]
@@ -50,7 +50,7 @@ class Kubelet:
         self._open_watch: Any = None  # the streaming urllib3 response, so stop() can cut it short
         self.errors: list[BaseException] = []
 
-    def start(self) -> Self:
+    def start(self) -> Kubelet:
         self._stopping.clear()
         self._thread = threading.Thread(target=self._watch_forever, name="kube-emulator-kubelet", daemon=True)
         self._thread.start()
@@ -73,7 +73,7 @@ class Kubelet:
             self._thread.join(_WATCH_SECONDS * 3)
             self._thread = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Kubelet:
         return self.start()
 
     def __exit__(

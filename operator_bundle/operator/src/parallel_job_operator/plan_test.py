@@ -1,9 +1,9 @@
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from parallel_job_operator.plan import fail_plan, plan_reconciliation, status_differs
 from parallel_job_operator.testing_objects import condition, job, observed_job, observed_pod, parallel_job, pod
 
-NOW = datetime(2024, 1, 1, 0, 10, tzinfo=UTC)
+NOW = datetime(2024, 1, 1, 0, 10, tzinfo=timezone.utc)
 
 
 def _plan(body, jobs=(), pods=(), now=NOW):

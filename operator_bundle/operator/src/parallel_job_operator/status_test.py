@@ -1,10 +1,10 @@
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from parallel_job_operator.status import build_conditions, build_status
 from parallel_job_operator.verdict import Verdict
 from parallel_job_operator.workers import WorkerState
 
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 T1 = T0 + timedelta(minutes=1)
 RUNNING = Verdict("Running", "", "1/1 workers running, 0 succeeded")
 FAILED = Verdict("Failed", "BackoffLimitExceeded", "worker 0 failed")
