@@ -60,6 +60,9 @@ def _worker_env(existing: list[Any], owner: Owner, spec: ParallelJobSpec, index:
     return ours + [var for var in existing if not (isinstance(var, Mapping) and var.get("name") in _WORKER_ENV_NAMES)]
 
 
+FALLBACK_TO_LOGS_ON_ERROR = "FallbackToLogsOnError"
+
+
 def build_worker_job(owner: Owner, spec: ParallelJobSpec, index: int) -> dict[str, Any]:
     """The Job manifest for worker `index`; the ParallelJob's template is not modified."""
     labels = worker_labels(owner.name, index)
@@ -69,7 +72,12 @@ def build_worker_job(owner: Owner, spec: ParallelJobSpec, index: int) -> dict[st
     pod_spec = dict(template.get("spec") or {})
     pod_spec["restartPolicy"] = spec.restart_policy
     pod_spec["containers"] = [
-        {**container, "env": _worker_env(list(container.get("env") or []), owner, spec, index)}
+        {
+            **container,
+            "env": _worker_env(list(container.get("env") or []), owner, spec, index),
+            # A worker killed before it could write its error (OOM, a crash) still says why: the end of its log.
+            "terminationMessagePolicy": container.get("terminationMessagePolicy") or FALLBACK_TO_LOGS_ON_ERROR,
+        }
         if container.get("name") == WORKER_CONTAINER
         else container
         for container in pod_spec.get("containers") or []

@@ -64,3 +64,13 @@ def test_template_is_not_modified():
     before = repr(body)
     build_worker_job(OWNER, parse_spec(body["spec"]), 0)
     assert repr(body) == before
+
+
+def test_worker_falls_back_to_its_log_for_a_termination_message_unless_the_template_says_otherwise():
+    job = build_worker_job(OWNER, parse_spec(parallel_job()["spec"]), 0)
+    (worker,) = job["spec"]["template"]["spec"]["containers"]
+    assert worker["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    body = parallel_job()
+    body["spec"]["template"]["spec"]["containers"][0]["terminationMessagePolicy"] = "File"
+    (worker,) = build_worker_job(OWNER, parse_spec(body["spec"]), 0)["spec"]["template"]["spec"]["containers"]
+    assert worker["terminationMessagePolicy"] == "File"
