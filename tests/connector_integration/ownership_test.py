@@ -61,3 +61,15 @@ def test_get_and_delete_refuse_an_object_owned_by_another_task(harness: Harness)
     with pytest.raises(Refused, match="belongs to task execution"):
         harness.delete(other)
     assert harness.api.get(PARALLEL_JOBS, meta.name, NAMESPACE) is not None
+
+
+def test_a_late_get_for_a_deleted_object_still_checks_the_owner(harness: Harness):
+    """The tombstone of a deleted object answers GetTask only for the task that owned it."""
+    meta = harness.create()
+    harness.set_status(meta, {"phase": "Succeeded"})
+    harness.wait_for_phase(meta, TaskExecution.SUCCEEDED)
+    harness.delete(meta)
+    assert harness.get(meta).phase == TaskExecution.SUCCEEDED
+    other = dataclasses.replace(meta, task_execution_id="flytesnacks/development/other/n0/0")
+    with pytest.raises(Refused, match="belongs to task execution"):
+        harness.get(other)

@@ -189,6 +189,7 @@ class OperatorConnector(AsyncConnectorBase):
             return self._checked(meta, tracked)
         tombstone = cache.tombstone(meta.key)
         if tracked is None and tombstone is not None and (not meta.uid or tombstone.uid == meta.uid):
+            check_owner(tombstone.owner, meta.task_execution_id, _where(meta))
             if tombstone.observation.terminal:
                 return tombstone.observation
             return Observation.of(

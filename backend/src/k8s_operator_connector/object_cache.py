@@ -42,6 +42,8 @@ class Tombstone:
     deleted_at: float
     # True when this connector deleted it (abort or retention cleanup).
     by_connector: bool
+    # The task execution its ownership annotation named, as in Tracked.
+    owner: str = ""
 
 
 def _key(obj: Mapping[str, Any]) -> Key:
@@ -125,7 +127,7 @@ class ObjectCache(ListWatch):
 
     def _bury(self, key: Key, tracked: Tracked, by_connector: bool) -> None:
         now = self._clock()
-        self._tombstones[key] = Tombstone(tracked.uid, tracked.observation, now, by_connector)
+        self._tombstones[key] = Tombstone(tracked.uid, tracked.observation, now, by_connector, tracked.owner)
         self._tombstones.move_to_end(key)
         while self._tombstones:
             oldest_key, oldest = next(iter(self._tombstones.items()))
@@ -155,7 +157,7 @@ class ObjectCache(ListWatch):
                 self._store(key, obj)
 
     def _store_only(self, obj: Mapping[str, Any], tracked: Tracked) -> Tracked:
-        return Tracked(tracked.uid, self._observation(obj), tracked.terminal_since)
+        return Tracked(tracked.uid, self._observation(obj), tracked.terminal_since, tracked.owner)
 
     def _observation(self, obj: Mapping[str, Any]) -> Observation:
         observation = self._observe(obj)
