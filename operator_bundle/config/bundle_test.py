@@ -22,6 +22,8 @@ import yaml
 from k8s_operator_connector.conftest import make_request, make_template
 from k8s_operator_connector.plugins import available_plugins
 from k8s_operator_connector.plugins.parallel_job import ParallelJobPlugin
+from k8s_operator_connector.serve import DEFAULT_MODULES, LIVENESS
+from k8s_operator_connector.serve import parse_args as parse_serve_args
 from k8s_operator_connector.settings import ALL_TASK_TYPES, ConnectorSettings, parse_settings
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -211,21 +213,14 @@ def test_connector_deployment_service_and_config(rendered):
     connector = _one(objects, "Deployment", "flyte-k8s-operator-connector")
     pod_spec = connector["spec"]["template"]["spec"]
     container = pod_spec["containers"][0]
-    if overlay == "overlays/production":  # serves TLS: security_bundle_test checks it
-        assert container["command"] == ["python", "-m", "k8s_operator_connector.serve"]
-    else:
-        assert container["command"] + container["args"] == [
-            "pyflyte",
-            "serve",
-            "connector",
-            "--port",
-            "8000",
-            "--prometheus_port",
-            "9090",
-            "--modules",
-            "k8s_operator_connector.connectors",
-        ]
+    assert container["command"] == ["python", "-m", "k8s_operator_connector.serve"]
+    if overlay != "overlays/production":  # production serves TLS: security_bundle_test checks it
+        args = parse_serve_args(container["args"])
+        assert (args.port, args.prometheus_port, args.health_port, args.tls_cert) == (8000, 9090, 0, None)
+        assert list(args.modules or DEFAULT_MODULES) == ["k8s_operator_connector.connectors"]
+        # Readiness and liveness are the gRPC health service's "" and "liveness" (serve.py).
         assert container["readinessProbe"]["grpc"] == {"port": 8000}
+        assert container["livenessProbe"]["grpc"] == {"port": 8000, "service": LIVENESS}
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["K8S_OPERATOR_CONNECTOR_CONFIG"] == "/etc/flyte-k8s-operator/connector.yaml"
     mount = next(m for m in container["volumeMounts"] if m["name"] == "config")

@@ -20,6 +20,8 @@ from typing import Any
 import bundle_test
 import pytest
 
+from k8s_operator_connector.serve import LIVENESS
+
 NAMESPACE = "flyte"
 render = functools.cache(bundle_test.render)  # the tests only read what it returns
 ENTRY_POINTS = ("default", "overlays/sandbox", "overlays/production", "../../demo/sandbox")
@@ -239,8 +241,9 @@ def test_production_serves_tls_from_the_secret_with_health_checks_for_the_kubele
         assert _mounted_from_secret(pod_spec, container, path, TLS_SECRET), path
     # The kubelet's gRPC probe speaks no TLS: it asks the plaintext health-only port.
     assert container["readinessProbe"]["grpc"] == {"port": args.health_port}
-    for probe in ("startupProbe", "livenessProbe"):
-        assert "grpc" not in container[probe]
+    assert container["livenessProbe"]["grpc"] == {"port": args.health_port, "service": LIVENESS}
+    assert "tcpSocket" not in container["livenessProbe"]
+    assert "grpc" not in container["startupProbe"]
     # The Service exposes the TLS port and metrics, not the health port.
     (service,) = (o for o in objects if o["kind"] == "Service")
     assert {p["targetPort"] for p in service["spec"]["ports"]} == {"grpc", "metrics"}
@@ -254,8 +257,9 @@ def test_the_mtls_component_requires_client_certificates_from_the_secrets_ca(tmp
 
 @pytest.mark.parametrize("entry_point", ["default", "overlays/sandbox", "../../demo/sandbox"])
 def test_the_other_entry_points_serve_plaintext_as_their_propeller_config_says(entry_point):
-    pod_spec, container = _connector_container(render(entry_point))
-    assert container["command"] == ["pyflyte"] and not any("tls" in arg for arg in container["args"])
+    pod_spec, container, args = _served_arguments(render(entry_point))
+    assert (args.tls_cert, args.tls_key, args.tls_client_ca) == (None, None, None)
+    assert not any("tls" in arg for arg in container["args"])
     assert all(volume.get("secret", {}).get("secretName") != TLS_SECRET for volume in pod_spec["volumes"])
 
 
@@ -308,12 +312,8 @@ def test_namespaced_rbac_combines_with_mutual_tls(tmp_path):
 
 def test_production_serves_what_the_base_deployment_serves():
     """components/connector-tls replaces the base's args: a new flag there must be carried over."""
-    from k8s_operator_connector.serve import DEFAULT_MODULES
-
-    _, base = _connector_container(render("default"))
-    assert base["command"] == ["pyflyte"] and base["args"][:2] == ["serve", "connector"]
-    flags = dict(zip(base["args"][2::2], base["args"][3::2], strict=True))
-    assert set(flags) == {"--port", "--prometheus_port", "--modules"}, "carry new flags into connector-tls"
+    _, base, base_args = _served_arguments(render("default"))
+    flags = {arg.split("=", 1)[0] for arg in base["args"]}
+    assert flags == {"--port", "--prometheus-port"}, "carry new flags into connector-tls"
     _, _, args = _served_arguments(render("overlays/production"))
-    assert (str(args.port), str(args.prometheus_port)) == (flags["--port"], flags["--prometheus_port"])
-    assert tuple(args.modules or DEFAULT_MODULES) == (flags["--modules"],)
+    assert (args.port, args.prometheus_port, args.modules) == (base_args.port, base_args.prometheus_port, None)

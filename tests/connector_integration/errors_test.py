@@ -6,7 +6,7 @@ import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 
 from connector_integration.conftest import NAMESPACE, PARALLEL_JOBS, Harness
-from k8s_operator_connector.conftest import make_template
+from k8s_operator_connector.conftest import make_template, metric_value
 from k8s_operator_connector.kube_api import KubeApiError
 
 QUOTA_MESSAGE = (
@@ -16,7 +16,13 @@ QUOTA_MESSAGE = (
 
 def test_quota_exceeded_waits_for_resources_then_creates(harness: Harness):
     rule = harness.api.faults.add(verb="create", resource="paralleljobs", status=403, message=QUOTA_MESSAGE)
+    counted: list[tuple[str, dict[str, str]]] = [
+        ("quota_waits_total", {}),
+        ("api_request_errors_total", {"verb": "create", "code": "403"}),
+    ]
+    before = [metric_value(name, **labels) for name, labels in counted]
     meta = harness.create()
+    assert [metric_value(name, **labels) for name, labels in counted] == [value + 1 for value in before]
     waiting = harness.get(meta)
     assert waiting.phase == TaskExecution.WAITING_FOR_RESOURCES
     assert "exceeded quota" in waiting.message

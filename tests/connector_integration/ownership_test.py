@@ -9,6 +9,7 @@ import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 
 from connector_integration.conftest import NAMESPACE, PARALLEL_JOBS, Harness
+from k8s_operator_connector.conftest import metric_value
 from k8s_operator_connector.ownership import Refused
 from k8s_operator_connector.task_context import MANAGED_BY, MANAGED_BY_LABEL, TASK_EXECUTION_ANNOTATION
 from kube_emulator import wait_until
@@ -33,6 +34,7 @@ def foreign_parallel_job(harness: Harness, name: str, annotations: dict | None =
 
 def test_retention_cleanup_deletes_only_objects_with_an_owner(harness_factory):
     harness = harness_factory(finished_retention_seconds=0.2)
+    deletes = metric_value("cleanup_deletes_total", resource=PARALLEL_JOBS)
     ours = harness.create()
     foreign_parallel_job(harness, "not-flytes")
     for name in (ours.name, "not-flytes"):
@@ -42,6 +44,7 @@ def test_retention_cleanup_deletes_only_objects_with_an_owner(harness_factory):
     time.sleep(0.5)  # several more sweeps (every 0.1 s): the labelled stranger must survive them
     harness.runtime.sweep_once()
     assert harness.api.get(PARALLEL_JOBS, "not-flytes", NAMESPACE) is not None
+    assert metric_value("cleanup_deletes_total", resource=PARALLEL_JOBS) == deletes + 1
 
 
 def test_abort_never_deletes_a_replacement_under_the_same_name(harness: Harness):

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ import yaml
 from flyteidl.admin import agent_pb2
 from flyteidl.core.execution_pb2 import TaskExecution
 from flyteidl.service import agent_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.processes import child_environment, free_port, rss_kib
 from k8s_operator_connector.conftest import make_metadata, make_template, write_signing_key
@@ -38,6 +41,8 @@ NAMESPACE = "flytesnacks-development"
 PYFLYTE_MAIN = "from flytekit.clis.sdk_in_container.pyflyte import main; main()"
 TERMINAL = frozenset({TaskExecution.SUCCEEDED, TaskExecution.FAILED, TaskExecution.RETRYABLE_FAILED})
 PHASE = TaskExecution.Phase.Name
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def phase_name(phase: int) -> str:
@@ -91,6 +96,7 @@ class ConnectorProcess:
     credentials: grpc.ChannelCredentials | None = None
     server_name: str = ""
     port: int = 0
+    metrics_port: int = 0
     process: subprocess.Popen[Any] | None = None
     log_path: Path | None = None
     _log: TextIO | None = None
@@ -99,14 +105,15 @@ class ConnectorProcess:
     def start(self, timeout: float = 180.0) -> ConnectorProcess:
         self.starts += 1
         self.port = self.port or free_port()
+        self.metrics_port = self.metrics_port or free_port()
         config_path = self.work_dir / f"{self.label}-config.yaml"
         config_path.write_text(yaml.safe_dump(self.config))
         if self.serve_module:
             command = [sys.executable, "-m", "k8s_operator_connector.serve", "--host", "127.0.0.1"]
-            command += ["--port", str(self.port), "--prometheus-port", str(free_port()), *self.extra_args]
+            command += ["--port", str(self.port), "--prometheus-port", str(self.metrics_port), *self.extra_args]
         else:
             command = [sys.executable, "-c", PYFLYTE_MAIN, "serve", "connector", "--port", str(self.port)]
-            command += ["--prometheus_port", str(free_port()), "--modules", "k8s_operator_connector.connectors"]
+            command += ["--prometheus_port", str(self.metrics_port), "--modules", "k8s_operator_connector.connectors"]
         self.log_path = self.work_dir / f"{self.label}-{self.starts}.log"
         self._log = self.log_path.open("w")
         environment = child_environment({"K8S_OPERATOR_CONNECTOR_CONFIG": str(config_path), "PYTHONUNBUFFERED": "1"})
@@ -129,7 +136,8 @@ class ConnectorProcess:
         return PropellerClient(f"127.0.0.1:{self.port}", self.credentials, self.server_name)
 
     def wait_ready(self, timeout: float) -> None:
-        """Until ListAgents answers (the connectors are registered and the port serves)."""
+        """Until ListAgents answers (the connectors are registered and the port serves) and,
+        served by our module, until the gRPC health check says ready (the watches synced)."""
         client = self.client()
         deadline = time.monotonic() + timeout
         try:
@@ -137,7 +145,11 @@ class ConnectorProcess:
                 self.check_alive()
                 try:
                     client.list_agents(timeout=5)
-                    return
+                    if not self.serve_module or self.health(client.channel) == SERVING:
+                        return
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{self.label} not ready after {timeout}s:\n{self.log_tail()}")
+                    time.sleep(0.2)
                 except grpc.RpcError as error:
                     if time.monotonic() > deadline:
                         message = f"{self.label} not serving after {timeout}s: {error}\n{self.log_tail()}"
@@ -145,6 +157,22 @@ class ConnectorProcess:
                     time.sleep(0.2)
         finally:
             client.close()
+
+    @staticmethod
+    def health(channel: grpc.Channel, service: str = "") -> int:
+        """The gRPC health status of ``service`` ("": readiness, "liveness")."""
+        request = health_pb2.HealthCheckRequest(service=service)
+        return health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status  # type: ignore[no-any-return]
+
+    def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Every sample on the metrics port, fetched over HTTP: {(name, sorted labels): value}."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
 
     def check_alive(self) -> None:
         assert self.process is not None

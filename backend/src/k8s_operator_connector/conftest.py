@@ -145,3 +145,10 @@ def blob_literal() -> literals.Literal:
 @pytest.fixture
 def request_factory() -> Any:
     return make_request
+
+
+def metric_value(name: str, **labels: str) -> float:
+    """The current value of one of the connector's metrics in the default registry (0 if unset)."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(f"k8s_operator_connector_{name}", labels) or 0.0

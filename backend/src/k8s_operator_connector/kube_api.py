@@ -23,6 +23,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
+from k8s_operator_connector.metrics import API_ERRORS, API_LATENCY
 from k8s_operator_connector.settings import ApiSettings
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -184,8 +185,24 @@ class KubeApi:
         data = response.data
         return json.loads(data) if data else {}
 
-    def request(self, method: str, path: str, query: list[tuple[str, Any]] | None = None, body: Any = None) -> Any:
-        """One API call, retried on 429/5xx/connection errors with backoff; raises KubeApiError."""
+    def request(
+        self, method: str, path: str, query: list[tuple[str, Any]] | None = None, body: Any = None, verb: str = ""
+    ) -> Any:
+        """One API call, retried on 429/5xx/connection errors with backoff; raises KubeApiError.
+
+        ``verb`` (get, list, create, delete; default: the method) labels its metrics.
+        """
+        verb = verb or method.lower()
+        started = time.monotonic()
+        try:
+            return self._retried(method, path, query, body)
+        except KubeApiError as error:
+            API_ERRORS.labels(verb, str(error.status)).inc()
+            raise
+        finally:
+            API_LATENCY.labels(verb).observe(time.monotonic() - started)
+
+    def _retried(self, method: str, path: str, query: list[tuple[str, Any]] | None, body: Any) -> Any:
         attempt = 0
         while True:
             self._limiter.acquire()
@@ -202,10 +219,10 @@ class KubeApi:
             attempt += 1
 
     def create(self, resource: ResourceType, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", resource.path(namespace), body=body)  # type: ignore[no-any-return]
+        return self.request("POST", resource.path(namespace), body=body, verb="create")  # type: ignore[no-any-return]
 
     def get(self, resource: ResourceType, namespace: str, name: str) -> dict[str, Any]:
-        return self.request("GET", resource.path(namespace, name))  # type: ignore[no-any-return]
+        return self.request("GET", resource.path(namespace, name), verb="get")  # type: ignore[no-any-return]
 
     def delete(
         self, resource: ResourceType, namespace: str, name: str, propagation: str = "Foreground", uid: str = ""
@@ -219,7 +236,7 @@ class KubeApi:
         if uid:
             body["preconditions"] = {"uid": uid}
         try:
-            self.request("DELETE", resource.path(namespace, name), body=body)
+            self.request("DELETE", resource.path(namespace, name), body=body, verb="delete")
         except KubeApiError as error:
             if error.status == 404 or (uid and error.status == 409):
                 return False
@@ -245,7 +262,7 @@ class KubeApi:
                 query.append(("fieldSelector", field_selector))
             if token:
                 query.append(("continue", token))
-            page = self.request("GET", resource.path(namespace), query=query)
+            page = self.request("GET", resource.path(namespace), query=query, verb="list")
             items.extend(page.get("items") or [])
             metadata = page.get("metadata") or {}
             token = metadata.get("continue") or ""
@@ -277,19 +294,25 @@ class KubeApi:
         if field_selector:
             query.append(("fieldSelector", field_selector))
         self._limiter.acquire()
+        started = time.monotonic()
         try:
             response = self._call(
                 "GET", resource.path(namespace), query=query, stream=True, timeout=timeout_seconds + 10
             )
         except ApiException as error:
+            API_ERRORS.labels("watch", str(error.status or 0)).inc()
             raise KubeApiError.from_api_exception(error) from error
         except (urllib3.exceptions.HTTPError, OSError) as error:
+            API_ERRORS.labels("watch", "0").inc()
             raise KubeApiError(0, "Unreachable", f"Kubernetes API unreachable: {error}") from error
+        finally:
+            API_LATENCY.labels("watch").observe(time.monotonic() - started)
         try:
             for line in iter_resp_lines(response):
                 if line:
                     yield json.loads(line)
         except (urllib3.exceptions.HTTPError, OSError) as error:
+            API_ERRORS.labels("watch", "0").inc()
             raise KubeApiError(0, "WatchClosed", f"watch stream broke: {error}") from error
         finally:
             response.release_conn()

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from k8s_operator_connector.kube_api import KubeApi, KubeApiError, ResourceType
+from k8s_operator_connector.metrics import RELISTS, WATCHES
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +48,22 @@ class ListWatch(ABC):
         self._thread: threading.Thread | None = None
         self._disconnected_since: float | None = clock()
         self.relists = 0
+        self.resource_label = str(resource)
+        self.scope_label = namespace or "all namespaces"
 
     def start(self) -> None:
         if self._thread is None:
+            WATCHES.add(self)
             scope = self.namespace or "all namespaces"
             self._thread = threading.Thread(target=self._run, name=f"watch {self.resource} in {scope}", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
         self._stopped.set()
+        WATCHES.discard(self)
+
+    def synced(self) -> bool:
+        return self._synced.is_set()
 
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
@@ -64,6 +72,10 @@ class ListWatch(ABC):
         """Seconds since the watch was last known to be connected (0 while connected)."""
         since = self._disconnected_since
         return 0.0 if since is None else self._clock() - since
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """How many objects (or events) are kept (the cache size metric)."""
 
     @abstractmethod
     def _replace_all(self, items: Iterable[Mapping[str, Any]]) -> None:
@@ -82,6 +94,7 @@ class ListWatch(ABC):
                 )
                 self._replace_all(items)
                 self.relists += 1
+                RELISTS.labels(self.resource_label).inc()
                 self._disconnected_since = None
                 self._synced.set()
                 failures = 0

@@ -15,6 +15,7 @@ from flytekit.extend.backend.base_connector import ResourceMeta
 
 from k8s_operator_connector.kube_api import ResourceType
 from k8s_operator_connector.meta_signing import MAX_META_BYTES, MetaRejected, MetaSigner
+from k8s_operator_connector.metrics import META_REJECTED
 
 MAX_FAILURE_MESSAGE = 4096
 
@@ -71,7 +72,11 @@ class OperatorResourceMeta(ResourceMeta):
     def decode(cls, data: bytes) -> OperatorResourceMeta:
         if cls.signer is None:
             raise TypeError("decode a meta through its connector's meta type (signed_meta_type)")
-        return cls.from_payload(cls.signer.open(cls.task_type, data))
+        try:
+            return cls.from_payload(cls.signer.open(cls.task_type, data))
+        except MetaRejected:
+            META_REJECTED.labels(cls.task_type).inc()
+            raise
 
     @classmethod
     def from_payload(cls, data: bytes) -> OperatorResourceMeta:

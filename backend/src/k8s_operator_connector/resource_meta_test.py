@@ -6,7 +6,7 @@ from flyteidl.core.execution_pb2 import TaskExecution
 from hypothesis import given
 from hypothesis import strategies as st
 
-from k8s_operator_connector.conftest import signer_for_tests
+from k8s_operator_connector.conftest import metric_value, signer_for_tests
 from k8s_operator_connector.meta_signing import MetaRejected
 from k8s_operator_connector.resource_meta import OperatorResourceMeta, ResourceMetaError, signed_meta_type
 
@@ -59,6 +59,17 @@ def test_the_unbound_base_class_neither_encodes_nor_decodes():
 def test_undecodable_metas_name_the_problem(data, message):
     with pytest.raises(MetaRejected, match=message):
         Unsigned.decode(data)
+
+
+def test_refused_metas_are_counted_by_task_type():
+    before = metric_value("meta_verification_failures_total", task_type="parallel_job")
+    forged = b"{" + META.encode()[1:]
+    for data in (META.payload(), forged, META.encode()[:-1] + b"x"):
+        with pytest.raises(MetaRejected):
+            Meta.decode(data)
+    assert metric_value("meta_verification_failures_total", task_type="parallel_job") == before + 3
+    Meta.decode(META.encode())
+    assert metric_value("meta_verification_failures_total", task_type="parallel_job") == before + 3
 
 
 def test_a_signed_meta_with_a_bad_payload_still_names_the_field():

@@ -15,6 +15,7 @@ from typing import Any
 
 from k8s_operator_connector.kube_api import KubeApi, KubeApiError, ResourceType
 from k8s_operator_connector.meta_signing import MetaSigner
+from k8s_operator_connector.metrics import CLEANUP_DELETES, QUOTA_WAITS
 from k8s_operator_connector.object_cache import ObjectCache
 from k8s_operator_connector.plugin import Observation
 from k8s_operator_connector.settings import ConnectorSettings
@@ -104,6 +105,7 @@ class ConnectorRuntime:
                 self.cache_for(resource, namespace, observe)
 
     def hold_pending_create(self, key: tuple[str, str], manifest: dict[str, Any]) -> None:
+        QUOTA_WAITS.inc()
         with self._lock:
             self._pending_creates[key] = manifest
             self._pending_creates.move_to_end(key)
@@ -146,6 +148,7 @@ class ConnectorRuntime:
                     logger.warning("retention cleanup of %s %s/%s failed: %s", cache.resource, namespace, name, error)
                     continue
                 cache.mark_deleted_by_connector(key)
+                CLEANUP_DELETES.labels(str(cache.resource)).inc()
                 deleted += 1
         if deleted:
             logger.info("retention cleanup deleted %d finished objects", deleted)

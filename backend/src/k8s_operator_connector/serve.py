@@ -9,7 +9,10 @@ as ``pyflyte serve connector`` does.
 
 The gRPC health service (``grpc.health.v1.Health``) answers on the same port, and with
 ``--health-port`` also without TLS on a port of its own that serves nothing else: the
-kubelet's gRPC probe cannot speak TLS. Both report NOT_SERVING once shutdown begins.
+kubelet's gRPC probe cannot speak TLS. The server (``""``) and the connector services are
+the readiness check: NOT_SERVING until every watch has listed once, and once shutdown
+begins. The service ``liveness`` is the liveness check: NOT_SERVING while a watch has been
+disconnected longer than ``livenessStaleSeconds`` (:mod:`watch_health`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,13 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from k8s_operator_connector.metrics import WATCHES
+from k8s_operator_connector.settings import load_settings
+from k8s_operator_connector.watch_health import Health, watch_health
+
 DEFAULT_MODULES = ("k8s_operator_connector.connectors",)
+LIVENESS = "liveness"
+HEALTH_INTERVAL_SECONDS = 1.0
 logger = logging.getLogger(__name__)
 
 
@@ -72,11 +81,45 @@ SERVED = (
 
 
 async def health_servicer() -> health.aio.HealthServicer:
-    """SERVING for the whole server (``""``), each connector service and the health service."""
+    """SERVING for the health service; the rest is set by :func:`report_health`."""
     servicer = health.aio.HealthServicer()
-    for service in ("", *SERVED, health.SERVICE_NAME):
-        await servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    await servicer.set(health.SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     return servicer
+
+
+def _status(ok: bool) -> health_pb2.HealthCheckResponse.ServingStatus.ValueType:
+    return health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def report_health(servicer: health.aio.HealthServicer, state: Health) -> None:
+    """Readiness on the server and the connector services, liveness on ``liveness``."""
+    for service in ("", *SERVED):
+        await servicer.set(service, _status(state.ready))
+    await servicer.set(LIVENESS, _status(state.live))
+
+
+async def report_health_forever(servicer: health.aio.HealthServicer, liveness_stale_seconds: float) -> None:
+    previous = None
+    while True:
+        state = watch_health(WATCHES.watches(), liveness_stale_seconds)
+        if state != previous:
+            logger.info("health: ready=%s live=%s %s", state.ready, state.live, state.reason)
+            previous = state
+        await report_health(servicer, state)
+        await asyncio.sleep(HEALTH_INTERVAL_SECONDS)
+
+
+def start_watches() -> float:
+    """Start the registered connectors' watches now (not at their first call), so readiness
+    waits for the first sync; returns the liveness threshold from their settings."""
+    registered = sys.modules.get("k8s_operator_connector.connectors")
+    connectors = getattr(registered, "CONNECTORS", [])
+    for connector in connectors:
+        settings = connector.runtime.settings
+        connector.runtime.start_watching(connector.plugin.watch_resources(settings), connector.plugin.observe)
+    if connectors:
+        return float(connectors[0].runtime.settings.liveness_stale_seconds)
+    return load_settings().liveness_stale_seconds
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -102,6 +145,9 @@ async def serve(args: argparse.Namespace) -> None:
     add_SyncAgentServiceServicer_to_server(SyncConnectorService(), server)
     add_AgentMetadataServiceServicer_to_server(ConnectorMetadataService(), server)
     health_checks = await health_servicer()
+    liveness_stale_seconds = start_watches()
+    await report_health(health_checks, watch_health(WATCHES.watches(), liveness_stale_seconds))
+    reporter = asyncio.create_task(report_health_forever(health_checks, liveness_stale_seconds))
     health_pb2_grpc.add_HealthServicer_to_server(health_checks, server)
     health_server = None
     if args.health_port:
@@ -125,6 +171,7 @@ async def serve(args: argparse.Namespace) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
+    reporter.cancel()
     await health_checks.enter_graceful_shutdown()
     await server.stop(grace=5)
     if health_server:

@@ -87,6 +87,8 @@ class ConnectorSettings:
     finished_retention_seconds: float = 600.0
     cleanup_interval_seconds: float = 30.0
     stale_after_seconds: float = 300.0
+    # The liveness check fails once a watch has been disconnected this long (watch_health).
+    liveness_stale_seconds: float = 600.0
     max_log_links: int = 8
     api: ApiSettings = field(default_factory=ApiSettings)
     log_links: tuple[LogLinkTemplate, ...] = ()
@@ -179,6 +181,7 @@ def parse_settings(document: Any) -> ConnectorSettings:
         finished_retention_seconds=root.number("finishedRetentionSeconds", 600.0, 0),
         cleanup_interval_seconds=root.number("cleanupIntervalSeconds", 30.0, 0.05),
         stale_after_seconds=root.number("staleAfterSeconds", 300.0, 1),
+        liveness_stale_seconds=root.number("livenessStaleSeconds", 600.0, 1),
         max_log_links=root.number("maxLogLinks", 8, 0, integer=True),
         api=_api(root.child("api")),
         log_links=tuple(_log_link(item) for item in root.items("logLinks")),

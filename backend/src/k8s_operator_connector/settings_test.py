@@ -9,6 +9,7 @@ namespaces: [flytesnacks-development]
 defaultNamespace: flytesnacks-development
 finishedRetentionSeconds: 120
 staleAfterSeconds: 60
+livenessStaleSeconds: 900
 api: {qps: 20, burst: 40, timeoutSeconds: 10, maxRetries: 3}
 logLinks:
   - name: kubectl
@@ -28,6 +29,7 @@ def test_defaults_without_a_file():
     assert ALL_TASK_TYPES[:2] == ("parallel_job", "custom_resource")
     assert settings.custom_resource.allowed_kinds == ()
     assert settings.finished_retention_seconds == 600
+    assert settings.liveness_stale_seconds == 600
 
 
 def test_a_full_file(tmp_path):
@@ -40,6 +42,7 @@ def test_a_full_file(tmp_path):
     assert settings.log_links[0].phases == ("running", "failed")
     assert settings.custom_resource.allowed_kinds[0].api_version == "batch/v1"
     assert settings.task_types == ("parallel_job",)
+    assert settings.liveness_stale_seconds == 900
 
 
 @pytest.mark.parametrize(
@@ -61,6 +64,9 @@ def test_a_full_file(tmp_path):
         ({"logLinks": [{"name": "x", "template": "t", "phases": ["done"]}]}, "logLinks[0].phases has 'done'"),
         ({"customResource": {"allowedKinds": [{"kind": "Job"}]}}, "needs version, kind and plural"),
         ({"staleAfterSeconds": True}, "staleAfterSeconds must be int or float"),
+        ({"livenessStaleSeconds": "10m"}, "livenessStaleSeconds must be int or float, got '10m'"),
+        ({"livenessStaleSeconds": 0}, "livenessStaleSeconds must be >= 1, got 0"),
+        ({"livenessStaleSeconds": False}, "livenessStaleSeconds must be int or float"),
         ([1, 2], "must be a mapping"),
     ],
 )

@@ -1,0 +1,69 @@
+"""Metrics scraped over HTTP and gRPC health, while the watch is cut and restored.
+
+``python -m k8s_operator_connector.serve`` serves prometheus_client's default registry on
+``--prometheus-port``, as ``pyflyte serve connector --prometheus_port`` does (flytekit
+1.16.31, flytekit/clis/sdk_in_container/serve.py ``_start_http_server`` calls
+``prometheus_client.start_http_server``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from kube_emulator import wait_until
+from reliability.conftest import Served
+from reliability.harness import NOT_SERVING, PARALLEL_JOBS, SERVING, ConnectorProcess, connector_config
+
+LIVENESS_STALE = 3
+WATCH = (("resource", PARALLEL_JOBS), ("scope", "all namespaces"))  # no `namespaces` configured
+
+
+@pytest.fixture(scope="module")
+def served(served_factory: Callable[..., Served]) -> Served:
+    return served_factory()
+
+
+@pytest.fixture
+def connector(served: Served):
+    config = connector_config(served.kubeconfig, livenessStaleSeconds=LIVENESS_STALE, api={"maxRetries": 0})
+    process = ConnectorProcess(served.work_dir, config, label="observed", serve_module=True).start()
+    yield process
+    process.stop()
+
+
+def test_metrics_and_health_follow_the_watch_as_it_is_cut_and_restored(served: Served, connector: ConnectorProcess):
+    client = connector.client()
+    try:
+        # start() returned once the health check said ready: every watch has synced once.
+        first = connector.scrape()
+        assert ("k8s_operator_connector_watch_synced", WATCH) in first, sorted(first)
+        assert first[("k8s_operator_connector_watch_synced", WATCH)] == 1.0
+        assert first[("k8s_operator_connector_watch_stale_seconds", WATCH)] == 0.0
+        relists = first[("k8s_operator_connector_watch_relists_total", (("resource", PARALLEL_JOBS),))]
+        assert relists >= 1
+        assert ("k8s_operator_connector_cache_objects", WATCH) in first
+        assert first[("k8s_operator_connector_api_request_duration_seconds_count", (("verb", "list"),))] >= 1
+        assert connector.health(client.channel, "liveness") == SERVING
+
+        # Cut: every list and watch of the resource fails, and the open stream is closed.
+        rules = [served.api.faults.add(verb=verb, resource="paralleljobs", status=503) for verb in ("list", "watch")]
+        served.api.faults.close_watches()
+        wait_until(lambda: connector.scrape()[("k8s_operator_connector_watch_stale_seconds", WATCH)] > 0, timeout=30)
+        errors = ("k8s_operator_connector_api_request_errors_total", (("code", "503"), ("verb", "list")))
+        wait_until(lambda: connector.scrape().get(errors, 0) >= 1, timeout=30)
+        wait_until(lambda: connector.health(client.channel, "liveness") == NOT_SERVING, timeout=60)
+        cut = connector.scrape()
+        assert cut[("k8s_operator_connector_watch_stale_seconds", WATCH)] > LIVENESS_STALE
+        assert connector.health(client.channel) == SERVING  # still ready: readiness is the first sync
+
+        # Restore: the watch relists and is fresh again; liveness recovers.
+        for rule in rules:
+            served.api.faults.remove(rule)
+        wait_until(lambda: connector.scrape()[("k8s_operator_connector_watch_stale_seconds", WATCH)] == 0, timeout=60)
+        restored = connector.scrape()
+        assert restored[("k8s_operator_connector_watch_relists_total", (("resource", PARALLEL_JOBS),))] > relists
+        wait_until(lambda: connector.health(client.channel, "liveness") == SERVING, timeout=30)
+    finally:
+        client.close()
