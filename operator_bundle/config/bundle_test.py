@@ -230,6 +230,7 @@ def test_connector_deployment_service_and_config(rendered):
     settings = parse_settings(yaml.safe_load(config_map["data"]["connector.yaml"]))
     assert list(settings.task_types) == TASK_TYPES
     assert settings.custom_resource.allowed_kinds == ()
+    assert settings.liveness_stale_seconds == 600  # the liveness probe's threshold, stated in the file
     # The signing keys come from a Secret mounted where the configuration looks for them.
     assert settings.meta_signing.mode == "required"
     keys_mount = next(m for m in container["volumeMounts"] if m["name"] == "meta-signing")
