@@ -304,6 +304,16 @@ def test_namespaced_rbac_binds_both_roles_only_in_the_namespaces_the_operator_se
     assert not args.clusterwide and set(args.namespaces) == namespaces
 
 
+@pytest.mark.parametrize("version", bundle_test.KUBERNETES_VERSIONS)
+@pytest.mark.parametrize(
+    "components",
+    [("components/namespaced-rbac",), ("components/connector-mtls",), ("components/namespaced-rbac", "components/connector-mtls")],
+)
+def test_the_components_pass_kubernetes_own_schemas_strictly(tmp_path, components, version):
+    objects = _overlay(tmp_path, *components)
+    assert bundle_test.schema_problems(objects, version) == [], f"{components} against Kubernetes {version}"
+
+
 def test_namespaced_rbac_combines_with_mutual_tls(tmp_path):
     objects = _overlay(tmp_path, "components/namespaced-rbac", "components/connector-mtls")
     assert any(o["kind"] == "RoleBinding" for o in objects)
