@@ -307,7 +307,11 @@ def test_namespaced_rbac_binds_both_roles_only_in_the_namespaces_the_operator_se
 @pytest.mark.parametrize("version", bundle_test.KUBERNETES_VERSIONS)
 @pytest.mark.parametrize(
     "components",
-    [("components/namespaced-rbac",), ("components/connector-mtls",), ("components/namespaced-rbac", "components/connector-mtls")],
+    [
+        ("components/namespaced-rbac",),
+        ("components/connector-mtls",),
+        ("components/namespaced-rbac", "components/connector-mtls"),
+    ],
 )
 def test_the_components_pass_kubernetes_own_schemas_strictly(tmp_path, components, version):
     objects = _overlay(tmp_path, *components)
