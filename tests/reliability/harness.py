@@ -105,7 +105,7 @@ class ConnectorProcess:
     def start(self, timeout: float = 180.0) -> ConnectorProcess:
         self.starts += 1
         self.port = self.port or free_port()
-        self.metrics_port = self.metrics_port or free_port()
+        self.metrics_port = free_port()  # a fresh one per start, as before: a killed process may hold the old
         config_path = self.work_dir / f"{self.label}-config.yaml"
         config_path.write_text(yaml.safe_dump(self.config))
         if self.serve_module:
