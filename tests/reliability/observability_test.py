@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
+import grpc
 import pytest
 
 from kube_emulator import wait_until
@@ -67,3 +69,33 @@ def test_metrics_and_health_follow_the_watch_as_it_is_cut_and_restored(served: S
         wait_until(lambda: connector.health(client.channel, "liveness") == SERVING, timeout=30)
     finally:
         client.close()
+
+
+def status(process: ConnectorProcess, service: str) -> int | None:
+    """The health status, or None while the process does not answer yet."""
+    if not process.port:
+        return None
+    with grpc.insecure_channel(f"127.0.0.1:{process.port}") as channel:
+        try:
+            return process.health(channel, service)
+        except grpc.RpcError:
+            return None
+
+
+def test_not_ready_until_every_watch_has_listed_once(served: Served):
+    rule = served.api.faults.add(verb="list", resource="paralleljobs", status=503)
+    config = connector_config(served.kubeconfig, api={"maxRetries": 0})
+    process = ConnectorProcess(served.work_dir, config, label="unsynced", serve_module=True)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            started = pool.submit(process.start)  # returns once the health check says ready
+            wait_until(lambda: status(process, "") == NOT_SERVING, timeout=120)
+            assert status(process, "liveness") == SERVING  # not stale past livenessStaleSeconds (600)
+            assert status(process, "flyteidl.service.AsyncAgentService") == NOT_SERVING
+            served.api.faults.remove(rule)
+            started.result(timeout=120)
+        assert status(process, "") == SERVING
+        assert process.scrape()[("k8s_operator_connector_watch_synced", WATCH)] == 1.0
+    finally:
+        served.api.faults.clear()
+        process.stop()
