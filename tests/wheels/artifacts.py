@@ -20,13 +20,17 @@ class Wheel:
         return f"{self.name}=={self.version}"
 
 
-def built_wheels() -> dict[str, Wheel]:
-    """Our two wheels by distribution name (a wheel file is `<name>-<version>-<tags>.whl`)."""
-    wheels = {}
-    for path in Path.cwd().rglob("*.whl"):
+def built_wheels(root: Path | None = None) -> dict[str, Wheel]:
+    """Our two wheels under `root` (default: the working directory) by distribution name (a wheel
+    file is `<name>-<version>-<tags>.whl`); exactly one of each (a stale one is an error)."""
+    wheels: dict[str, Wheel] = {}
+    for path in sorted((root or Path.cwd()).rglob("*.whl")):
         name, version = path.name.split("-")[:2]
-        wheels[name.replace("_", "-")] = Wheel(name.replace("_", "-"), version, path)
-    assert SDK in wheels and BACKEND in wheels, f"wheels in the sandbox: {sorted(wheels)}"
+        wheel = Wheel(name.replace("_", "-"), version, path)
+        if wheel.name in (SDK, BACKEND):
+            assert wheel.name not in wheels, f"two wheels of {wheel.name}: {wheels[wheel.name].path}, {path}"
+            wheels[wheel.name] = wheel
+    assert SDK in wheels and BACKEND in wheels, f"our wheels found: {sorted(wheels)}"
     return wheels
 
 
