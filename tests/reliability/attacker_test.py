@@ -133,17 +133,47 @@ def test_an_oversized_meta_is_refused_before_it_is_parsed(served: Served):
 # -- start-up --------------------------------------------------------------------------------------
 
 
-def test_the_connector_refuses_to_start_without_its_signing_key(served: Served):
+def config_without_key(served: Served) -> dict:
     config = connector_config(served.kubeconfig)
     config["metaSigning"] = {"mode": "required", "keysPath": str(served.work_dir / "no-such-keys")}
-    process = ConnectorProcess(served.work_dir, config, label="no-key")
+    return config
+
+
+def test_the_connector_refuses_to_start_without_its_signing_key(served: Served):
+    """The bundle's server (python -m k8s_operator_connector.serve) stops at start."""
+    process = ConnectorProcess(served.work_dir, config_without_key(served), label="no-key", serve_module=True)
     try:
         with pytest.raises(RuntimeError, match="exited with") as raised:
             process.start(timeout=120)
     finally:
         process.stop()
+    assert "not serving: " in str(raised.value)
     assert "metaSigning.keysPath" in str(raised.value)
     assert "no signing key found" in str(raised.value)
+
+
+def test_without_its_key_plain_pyflyte_serve_refuses_every_call_naming_the_setting(served: Served):
+    """Under `pyflyte serve connector` the connectors are imported like any flytekit plugin (so
+    `pyflyte run` and `package` must not need the key); every call then fails, touching nothing."""
+    process = ConnectorProcess(served.work_dir, config_without_key(served), label="no-key-pyflyte").start()
+    client = process.client()
+    try:
+        creates_before = served.api.requests.count(verb="create")
+        deletes_before = served.api.requests.count(verb="delete")
+        details = refused(lambda: client.create(create_request(execution="no-key")), "metaSigning.keysPath")
+        assert "no signing key found" in details
+        meta = signer_for_tests().seal(
+            "parallel_job",
+            canonical(meta_document("ParallelJob", "paralleljobs", "workloads.example.com", "v1", NAMESPACE, "x")),
+        )
+        refused(lambda: client.get("parallel_job", meta), "metaSigning.keysPath")
+        refused(lambda: client.delete("parallel_job", meta), "metaSigning.keysPath")
+        assert served.api.requests.count(verb="create") == creates_before
+        assert served.api.requests.count(verb="delete") == deletes_before
+        process.check_alive()
+    finally:
+        client.close()
+        process.stop()
 
 
 # -- only Flyte's own objects, even behind a valid signature -----------------------------------

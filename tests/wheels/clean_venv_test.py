@@ -205,16 +205,20 @@ def sdk_only(tmp_path_factory: pytest.TempPathFactory, fresh_venv: Venv, wheels:
     )
     requires_probe = f"import importlib.metadata as md, json; print(json.dumps(md.requires({SDK!r})))"
     requires = json.loads(fresh_venv.run("-c", requires_probe, cwd=work).stdout)
+    return SdkOnly(fresh_venv, report, modules, requires, packaged_templates(fresh_venv, work))
+
+
+def packaged_templates(venv_: Venv, work: Path) -> list[dict]:
+    """`pyflyte package` of WORKFLOW in ``venv_`` (no connector config); the archive's task templates."""
     package = work / "my_workflows"
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "workflows.py").write_text(WORKFLOW)
     archive = work / "flyte-package.tgz"
-    fresh_venv.run("-m", "flytekit.clis.sdk_in_container.pyflyte", "--pkgs", "my_workflows", "package",
-                   "--image", "registry.example/app:1.0", "--output", str(archive), "--force", cwd=work)  # fmt: skip
+    venv_.run("-m", "flytekit.clis.sdk_in_container.pyflyte", "--pkgs", "my_workflows", "package",
+              "--image", "registry.example/app:1.0", "--output", str(archive), "--force", cwd=work)  # fmt: skip
     assert tarfile.is_tarfile(archive)
-    templates = json.loads(fresh_venv.run("-c", READ_TEMPLATES, str(archive), cwd=work).stdout)
-    return SdkOnly(fresh_venv, report, modules, requires, templates)
+    return json.loads(venv_.run("-c", READ_TEMPLATES, str(archive), cwd=work).stdout)
 
 
 @pytest.fixture(scope="module")
@@ -327,6 +331,13 @@ def test_pyflyte_package_with_the_sdk_wheel_alone_writes_the_task_template(sdk_o
     assert template["custom"]["workers"] == 3 and template["custom"]["maxRestarts"] == 1
     assert template["container"]["image"] == "registry.example/app:1.0"
     assert "pyflyte-execute" in template["container"]["args"]
+
+
+def test_with_both_wheels_and_no_connector_config_pyflyte_still_packages(full_venv, tmp_path: Path):
+    """flytekit imports the connector wheel's plugin entry point in every pyflyte command; its
+    signing key is needed only to serve, so packaging must work where no key exists."""
+    venv_, _ = full_venv
+    assert "parallel_job" in {t["type"] for t in packaged_templates(venv_, tmp_path)}
 
 
 def test_the_backend_wheel_serves_lists_its_task_types_and_answers_health_checks(full_venv, tmp_path: Path):

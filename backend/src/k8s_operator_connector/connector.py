@@ -78,6 +78,8 @@ class OperatorConnector(AsyncConnectorBase):
         inputs: LiteralMap | None,
         metadata: TaskExecutionMetadata | None,
     ) -> OperatorResourceMeta:
+        # Create nothing that could not be handed back as a sealed meta (a missing signing key).
+        self.runtime.signer.ready()
         settings = self.runtime.settings
         context = task_context(metadata, output_prefix, self.plugin.task_type, settings, self.plugin.max_name_length)
         if template.task_type_version != self.plugin.task_type_version:

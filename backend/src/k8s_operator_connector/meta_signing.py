@@ -23,8 +23,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from k8s_operator_connector.settings_reader import SettingsError, SettingsReader
 
@@ -103,6 +105,15 @@ def load_keys(keys_path: str) -> tuple[bytes, ...]:
     return tuple(keys)
 
 
+class Signer(Protocol):
+    def ready(self) -> None:
+        """Raise (naming the setting) unless metas can be sealed now."""
+
+    def seal(self, task_type: str, payload: bytes) -> bytes: ...
+
+    def open(self, task_type: str, data: bytes) -> bytes: ...
+
+
 class MetaSigner:
     """Seals metas with the first key and opens them with any key, as the mode says."""
 
@@ -113,6 +124,9 @@ class MetaSigner:
             raise ValueError(f"metaSigning.mode {mode} needs at least one key")
         self.mode = mode
         self._keys = keys
+
+    def ready(self) -> None:
+        pass
 
     @classmethod
     def from_settings(cls, settings: MetaSigningSettings) -> MetaSigner:
@@ -171,3 +185,35 @@ class MetaSigner:
                 "altered, issued for another task type, or signed with a key no longer in metaSigning.keysPath"
             )
         return payload
+
+
+class DeferredMetaSigner:
+    """A :class:`MetaSigner` whose keys are loaded at its first use, not when it is made.
+
+    flytekit imports every installed plugin in every ``pyflyte`` command (the wheel's entry
+    point), so a key required only for serving must not break ``pyflyte run`` or ``package``.
+    ``python -m k8s_operator_connector.serve`` calls :meth:`load` at start and so refuses to
+    start without a key; under plain ``pyflyte serve connector`` every call fails naming
+    ``metaSigning.keysPath`` until the key is there (each call tries again).
+    """
+
+    def __init__(self, settings: MetaSigningSettings) -> None:
+        self._settings = settings
+        self._signer: MetaSigner | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> MetaSigner:
+        if self._signer is None:
+            with self._lock:
+                if self._signer is None:
+                    self._signer = MetaSigner.from_settings(self._settings)
+        return self._signer
+
+    def ready(self) -> None:
+        self.load()
+
+    def seal(self, task_type: str, payload: bytes) -> bytes:
+        return self.load().seal(task_type, payload)
+
+    def open(self, task_type: str, data: bytes) -> bytes:
+        return self.load().open(task_type, data)

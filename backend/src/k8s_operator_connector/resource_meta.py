@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from flytekit.extend.backend.base_connector import ResourceMeta
 
 from k8s_operator_connector.kube_api import ResourceType
-from k8s_operator_connector.meta_signing import MAX_META_BYTES, MetaRejected, MetaSigner
+from k8s_operator_connector.meta_signing import MAX_META_BYTES, MetaRejected, Signer
 from k8s_operator_connector.metrics import META_REJECTED
 
 MAX_FAILURE_MESSAGE = 4096
@@ -27,7 +27,7 @@ class ResourceMetaError(MetaRejected):
 @dataclass
 class OperatorResourceMeta(ResourceMeta):
     #: Set on the per-connector subclass :func:`signed_meta_type` makes.
-    signer: ClassVar[MetaSigner | None] = None
+    signer: ClassVar[Signer | None] = None
     task_type: ClassVar[str] = ""
 
     group: str
@@ -108,7 +108,7 @@ class OperatorResourceMeta(ResourceMeta):
         return cls(**values)
 
 
-def signed_meta_type(signer: MetaSigner, task_type: str) -> type[OperatorResourceMeta]:
+def signed_meta_type(signer: Signer, task_type: str) -> type[OperatorResourceMeta]:
     """The meta class one connector hands to flytekit: it seals and opens with ``signer``,
     bound to ``task_type`` (a meta issued for one task type does not verify for another)."""
     namespace = {"signer": signer, "task_type": task_type, "__module__": __name__}

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from k8s_operator_connector.kube_api import KubeApi, KubeApiError, ResourceType
-from k8s_operator_connector.meta_signing import MetaSigner
+from k8s_operator_connector.meta_signing import DeferredMetaSigner, Signer
 from k8s_operator_connector.metrics import CLEANUP_DELETES, QUOTA_WAITS
 from k8s_operator_connector.object_cache import ObjectCache
 from k8s_operator_connector.plugin import Observation
@@ -34,11 +34,11 @@ class ConnectorRuntime:
         self,
         settings: ConnectorSettings,
         api_factory: Callable[[], KubeApi] | None = None,
-        signer: MetaSigner | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self.settings = settings
-        # Loaded now, so a required but missing signing key stops the connector at start.
-        self.signer = signer or MetaSigner.from_settings(settings.meta_signing)
+        # Keys load at first use (or when `serve` starts): importing the connectors must not need them.
+        self.signer: Signer = signer or DeferredMetaSigner(settings.meta_signing)
         self._api_factory = api_factory or (lambda: KubeApi(settings.api))
         self._api: KubeApi | None = None
         self._caches: dict[tuple[ResourceType, str | None], ObjectCache] = {}

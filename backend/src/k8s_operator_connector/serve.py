@@ -31,7 +31,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from k8s_operator_connector.metrics import WATCHES
-from k8s_operator_connector.settings import load_settings
+from k8s_operator_connector.settings import SettingsError, load_settings
 from k8s_operator_connector.watch_health import Health, watch_health
 
 DEFAULT_MODULES = ("k8s_operator_connector.connectors",)
@@ -115,6 +115,8 @@ def start_watches() -> float:
     registered = sys.modules.get("k8s_operator_connector.connectors")
     connectors = getattr(registered, "CONNECTORS", [])
     for connector in connectors:
+        # A required but missing signing key stops the server here, naming metaSigning.keysPath.
+        connector.runtime.signer.ready()
         settings = connector.runtime.settings
         connector.runtime.start_watching(connector.plugin.watch_resources(settings), connector.plugin.observe)
     if connectors:
@@ -180,7 +182,12 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(parse_args(argv)))
+    args = parse_args(argv)
+    try:
+        asyncio.run(serve(args))
+    except SettingsError as error:
+        print(f"k8s-operator-connector: not serving: {error}", file=sys.stderr, flush=True)
+        return 2
     return 0
 
 
