@@ -90,12 +90,12 @@ class ObjectCache(ListWatch):
 
     def finished_before(self, age_seconds: float) -> list[Key]:
         """Objects that have been terminal for at least ``age_seconds``."""
-        deadline = self._clock() - age_seconds
+        now, wall_now = self._clock(), time.time()
         with self._lock:
             return [
                 key
                 for key, tracked in self._objects.items()
-                if tracked.terminal_since is not None and tracked.terminal_since <= deadline
+                if (since := _terminal_since(tracked, now, wall_now)) is not None and since <= now - age_seconds
             ]
 
     # -- writes ------------------------------------------------------------------------
@@ -164,3 +164,15 @@ class ObjectCache(ListWatch):
         if observation.created_at:
             return observation
         return dataclasses.replace(observation, created_at=created_at(obj))
+
+
+def _terminal_since(tracked: Tracked, now: float, wall_now: float) -> float | None:
+    """Since when (on the cache's clock) ``tracked`` is finished: seen terminal, or observed with
+    a deadline (``until``, Unix time; e.g. a condition's grace period) past which ``later`` is
+    terminal. A finished object sends no further watch event, so the deadline is checked here."""
+    if tracked.terminal_since is not None:
+        return tracked.terminal_since
+    observation = tracked.observation
+    if observation.later is not None and observation.later.terminal and 0 < observation.until <= wall_now:
+        return now - (wall_now - observation.until)
+    return None

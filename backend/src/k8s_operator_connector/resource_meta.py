@@ -49,7 +49,7 @@ class OperatorResourceMeta(ResourceMeta):
 
     def __post_init__(self) -> None:
         # Keep metas small: propeller stores them, and decoding bounds their size.
-        self.failure_message = self.failure_message[:MAX_FAILURE_MESSAGE]
+        self.failure_message = _within_encoded(self.failure_message, MAX_FAILURE_MESSAGE)
 
     @property
     def resource(self) -> ResourceType:
@@ -106,6 +106,21 @@ class OperatorResourceMeta(ResourceMeta):
         if not values.get("failure_phase") and not (values["name"] and values["plural"] and values["version"]):
             raise ResourceMetaError("resource_meta: name, plural and version must not be empty")
         return cls(**values)
+
+
+def _within_encoded(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` whose JSON encoding (ASCII, as :meth:`payload` writes it:
+    "é" takes 6 bytes) fits in ``limit`` bytes."""
+    if len(json.dumps(text)) <= limit + 2:
+        return text
+    low, high = 0, min(len(text), limit)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(json.dumps(text[:middle])) <= limit + 2:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low]
 
 
 def signed_meta_type(signer: Signer, task_type: str) -> type[OperatorResourceMeta]:

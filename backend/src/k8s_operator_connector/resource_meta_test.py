@@ -102,7 +102,12 @@ def test_a_failure_without_an_object_round_trips():
     assert Meta.decode(meta.encode()) == meta
 
 
-def test_failure_messages_are_cut_so_metas_stay_small():
-    meta = failure_meta("x" * 100_000)
+@pytest.mark.parametrize("character", ["x", "é", "\u2603", "\U0001f600", '"'])
+def test_failure_messages_are_cut_so_metas_stay_small(character):
+    """Cut by encoded size: non-ASCII text escapes to 6 (or 12) bytes a character in the meta's
+    JSON, and a meta over the decode limit would turn a clear failure into an INTERNAL error."""
+    meta = failure_meta(character * 100_000)
     assert len(meta.encode()) < 16 * 1024
     assert Meta.decode(meta.encode()) == meta
+    assert len(json.dumps(meta.failure_message)) - 2 <= 4096
+    assert len(json.dumps(meta.failure_message + character)) - 2 > 4096  # no shorter than it must be
