@@ -200,8 +200,9 @@ def worker_pod_template(
         primary["resources"] = sanitize_gpu(resources, defaults)
     decorate_env(pod_spec, defaults, context.environment)
     primary["env"] = merge_env(primary["env"], extra_env)
-    if context.service_account:
-        pod_spec.setdefault("serviceAccountName", context.service_account)
+    # As flytek8s UpdatePod: the execution's account unless the pod names one (empty counts as none).
+    if context.service_account and not pod_spec.get("serviceAccountName"):
+        pod_spec["serviceAccountName"] = context.service_account
     update_pod(pod_spec, defaults, interruptible(template))
     # Propeller unions the secret annotations and the webhook's label over the execution's own.
     secret_labels, secret_annotations = secret_injection(template)

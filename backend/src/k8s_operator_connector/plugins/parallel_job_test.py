@@ -103,6 +103,16 @@ def test_a_sidecar_named_like_the_operators_container_is_refused():
     assert raised.value.field_name == "k8s_pod.pod_spec.containers"
 
 
+@pytest.mark.parametrize(("named", "runs_as"), [(None, "flyte-worker"), ("", "flyte-worker"), ("etl", "etl")])
+def test_a_pod_template_without_a_service_account_runs_as_the_executions(named, runs_as):
+    """flytek8s pod_helper.go UpdatePod fills serviceAccountName only when it is empty."""
+    pod_spec: dict = {"containers": [{"name": "primary", "image": "app:1"}]}
+    if named is not None:
+        pod_spec["serviceAccountName"] = named
+    built = build(k8s_pod=task_models.K8sPod(pod_spec=pod_spec), config={"primary_container_name": "primary"})
+    assert built.manifest["spec"]["template"]["spec"]["serviceAccountName"] == runs_as
+
+
 @pytest.mark.parametrize("pod_spec", [["not", "a", "mapping"], {"containers": "x"}, {"containers": ["x"]}])
 def test_a_malformed_pod_template_names_the_field(pod_spec):
     with pytest.raises(InvalidTaskError, match="k8s_pod.pod_spec"):
