@@ -242,6 +242,9 @@ def test_connector_deployment_service_and_config(rendered):
     grpc = next(p for p in service["spec"]["ports"] if p["name"] == "grpc")
     assert (grpc["port"], grpc["targetPort"]) == (8000, "grpc")
     assert service["spec"]["selector"] == connector["spec"]["selector"]["matchLabels"]
+    # Headless in every entry point, so propeller's round_robin reaches every replica
+    # (routing_test.test_the_endpoint_names_the_bundles_headless_service).
+    assert service["spec"]["clusterIP"] == "None"
     assert _one(objects, "ServiceAccount", "flyte-k8s-operator-connector")
     expected_replicas = 2 if overlay == "overlays/production" else 1
     assert connector["spec"]["replicas"] == expected_replicas

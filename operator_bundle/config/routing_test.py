@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -383,17 +384,22 @@ def test_our_file_loads_after_the_charts_and_before_the_sandbox_users():
     assert "100-inline-config.yaml" < OUR_FILE < "999-extra-config.yaml"
 
 
-def test_the_endpoint_names_the_bundles_service():
-    (service,) = (o for o in render("default") if o["kind"] == "Service")
+@pytest.mark.parametrize("entry_point", ["default", "overlays/sandbox", "overlays/production"])
+def test_the_endpoint_names_the_bundles_headless_service(entry_point):
+    """Load sharing: client.go ``getGrpcConnection`` passes ``defaultServiceConfig`` to
+    grpc.WithDefaultServiceConfig and dials ``endpoint`` with grpc.Dial. With the ``dns:///``
+    scheme grpc-go's DNS resolver hands every address of the name to the round_robin
+    balancer; only a headless Service's name resolves to every ready pod (a cluster IP is
+    one address, one HTTP/2 connection, one replica)."""
+    (service,) = (o for o in render(entry_point) if o["kind"] == "Service")
+    assert service["spec"]["clusterIP"] == "None"
+    assert OUR_ENDPOINT.startswith("dns:///")
     host, port = OUR_ENDPOINT.removeprefix("dns:///").split(":")
     assert host == f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc.cluster.local"
     assert int(port) in [p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc"]
-    assert (
-        yaml.safe_load(OUR_CONFIG_TEXT)["plugins"]["connector-service"]["connectors"]["k8s-operator-connector"][
-            "endpoint"
-        ]
-        == OUR_ENDPOINT
-    )
+    ours = yaml.safe_load(OUR_CONFIG_TEXT)["plugins"]["connector-service"]["connectors"]["k8s-operator-connector"]
+    assert ours["endpoint"] == OUR_ENDPOINT
+    assert json.loads(ours["defaultServiceConfig"]) == {"loadBalancingConfig": [{"round_robin": {}}]}
 
 
 def _propeller_configs(objects: list[dict[str, Any]]) -> list[str]:
