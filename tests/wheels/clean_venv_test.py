@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import tarfile
 import time
@@ -35,6 +34,7 @@ from flyteidl.admin import agent_pb2
 from flyteidl.service import agent_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from benchmarks.processes import free_port
 from wheels.artifacts import BACKEND, SDK, Wheel, built_wheels
 from wheels.index_server import package_index
 from wheels.publishing import CREDENTIALS, publish
@@ -144,12 +144,6 @@ class Venv:
             " print(json.dumps({m: importlib.util.find_spec(m) is not None for m in sys.argv[1:]}))"
         )
         return json.loads(self.run("-c", probe, *modules, cwd=self.root).stdout)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def clean_environment(home: Path) -> dict[str, str]:

@@ -21,7 +21,6 @@ import argparse
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from flyteidl.admin import agent_pb2
 from flyteidl.service import agent_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from benchmarks.processes import free_port
 from wheels.artifacts import BACKEND, SDK, Wheel, built_wheels
 from wheels.index_server import package_index
 
@@ -56,12 +56,6 @@ class CheckFailed(Exception):
 
 def podman(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(PODMAN), *args], capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def dist_wheels(dist: Path) -> dict[str, Wheel]:
