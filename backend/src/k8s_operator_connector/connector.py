@@ -30,7 +30,7 @@ from k8s_operator_connector.ownership import Refused, check_owner, check_served,
 from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
 from k8s_operator_connector.resource_meta import OperatorResourceMeta, signed_meta_type
 from k8s_operator_connector.runtime import ConnectorRuntime
-from k8s_operator_connector.task_context import TASK_EXECUTION_ANNOTATION, TaskContext, task_context
+from k8s_operator_connector.task_context import TaskContext, task_context
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class OperatorConnector(AsyncConnectorBase):
                 return meta
         # 409: this attempt's object exists already (a repeated CreateTask): adopt it.
         existing = api.get(built.resource, meta.namespace, meta.name)
-        owner = ((existing.get("metadata") or {}).get("annotations") or {}).get(TASK_EXECUTION_ANNOTATION)
+        owner = owner_of(existing)
         if owner != meta.task_execution_id:
             meta.failure_phase = TaskExecution.FAILED
             meta.failure_message = (
