@@ -260,10 +260,11 @@ class OperatorConnector(AsyncConnectorBase):
         return for_console(observation, self.runtime.latest_warning(meta.namespace, meta.name))
 
     def _resource(self, meta: OperatorResourceMeta, observation: Observation) -> Resource:
-        observation = observation.at(time.time())
+        now = time.time()
+        observation = observation.at(now)
         settings = self.runtime.settings
         subject = LinkSubject(meta.namespace, meta.name, meta.task_execution_id, meta.task_id)
-        links = render_log_links(settings.log_links, observation, subject, settings.max_log_links, time.time())
+        links = render_log_links(settings.log_links, observation, subject, settings.max_log_links, now)
         info = {"kind": meta.kind, "namespace": meta.namespace, "name": meta.name, **dict(observation.info)}
         return Resource(phase=observation.phase, message=observation.message, log_links=links, custom_info=info)
 
