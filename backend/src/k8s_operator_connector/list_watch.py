@@ -77,6 +77,9 @@ class ListWatch(ABC):
     def __len__(self) -> int:
         """How many objects (or events) are kept (the cache size metric)."""
 
+    def _list_starting(self) -> None:
+        """Called just before each list request (a hook for what the list cannot yet include)."""
+
     @abstractmethod
     def _replace_all(self, items: Iterable[Mapping[str, Any]]) -> None:
         """Replace what is kept with a fresh list of every object."""
@@ -89,6 +92,7 @@ class ListWatch(ABC):
         failures = 0
         while not self._stopped.is_set():
             try:
+                self._list_starting()
                 items, resource_version = self._api.list(
                     self.resource, self.namespace, self._selector, field_selector=self._field_selector
                 )

@@ -74,6 +74,10 @@ class ObjectCache(ListWatch):
         self._tombstone_seconds = tombstone_seconds
         self._objects: dict[Key, Tracked] = {}
         self._tombstones: OrderedDict[Key, Tombstone] = OrderedDict()
+        # Objects recorded (from a create's or a GET's answer) while a list was in flight: that
+        # list may predate them, so its absence of them is no deletion. Whatever happens to them
+        # later arrives on the watch, which starts from the list's resourceVersion.
+        self._recorded_during_list: set[Key] | None = None
 
     # -- reads (any thread) ------------------------------------------------------------
 
@@ -105,6 +109,8 @@ class ObjectCache(ListWatch):
         key = _key(obj)
         with self._lock:
             self._tombstones.pop(key, None)
+            if self._recorded_during_list is not None:
+                self._recorded_during_list.add(key)
             return self._store(key, obj)
 
     def mark_deleted_by_connector(self, key: Key) -> None:
@@ -135,14 +141,20 @@ class ObjectCache(ListWatch):
                 break
             del self._tombstones[oldest_key]
 
+    def _list_starting(self) -> None:
+        with self._lock:
+            self._recorded_during_list = set()
+
     def _replace_all(self, items: Iterable[Mapping[str, Any]]) -> None:
         with self._lock:
-            seen: set[Key] = set()
+            recorded = self._recorded_during_list or set()
+            self._recorded_during_list = None
+            listed: set[Key] = set()
             for obj in items:
                 key = _key(obj)
-                seen.add(key)
+                listed.add(key)
                 self._store(key, obj)
-            for key in [key for key in self._objects if key not in seen]:
+            for key in [key for key in self._objects if key not in listed and key not in recorded]:
                 self._bury(key, self._objects.pop(key), by_connector=False)
 
     def _apply(self, event_type: str, obj: Mapping[str, Any]) -> None:

@@ -62,3 +62,19 @@ def test_a_running_object_without_a_deadline_is_never_finished():
     cache = cache_observing(RUNNING, Clock())
     cache.record(job("running"))
     assert cache.finished_before(0) == []
+
+
+def test_an_object_created_while_the_first_list_is_in_flight_is_not_taken_for_deleted():
+    """CreateTask records its object; a list answered before the create does not contain it. The
+    list must not bury it (GetTask would report "deleted outside Flyte"); the watch, which starts
+    at the list's resourceVersion, brings whatever happens to it next."""
+    cache = cache_observing(RUNNING, Clock())
+    cache._list_starting()
+    cache.record(job("created-during-list"))
+    cache._replace_all([job("older")])
+    assert cache.lookup(("ns", "created-during-list")) is not None
+    assert cache.tombstone(("ns", "created-during-list")) is None
+    cache._list_starting()
+    cache._replace_all([job("older")])  # a later list without it: now it really is gone
+    assert cache.lookup(("ns", "created-during-list")) is None
+    assert cache.tombstone(("ns", "created-during-list")) is not None
