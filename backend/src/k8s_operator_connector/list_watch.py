@@ -77,7 +77,7 @@ class ListWatch(ABC):
     def __len__(self) -> int:
         """How many objects (or events) are kept (the cache size metric)."""
 
-    def _list_starting(self) -> None:
+    def _list_starting(self) -> None:  # noqa: B027 (optional hook: most subclasses need none)
         """Called just before each list request (a hook for what the list cannot yet include)."""
 
     @abstractmethod
