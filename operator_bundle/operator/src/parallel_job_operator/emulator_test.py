@@ -1,4 +1,4 @@
-"""The operator against the Kubernetes API emulator (tests/kube_emulator).
+"""The operator against the Kubernetes API emulator (common/kube_emulator).
 
 Kopf runs in a thread with the real handlers. There is no Job controller here: the tests
 play it, writing Job status and creating pods the way Kubernetes would, and wait (with
