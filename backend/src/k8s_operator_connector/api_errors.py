@@ -1,7 +1,7 @@
 """Kubernetes API errors as Flyte sees them, mapped as Flyte's Go machinery maps them.
 
 Quota exhaustion waits for resources; a missing object is a retryable failure; missing
-permissions, a missing CRD or namespace, and objects the API rejects are permanent
+permissions, a missing CRD or namespace, and objects the API rejects (invalid or too large) are permanent
 failures whose message says what to install, grant or fix.
 """
 
@@ -50,7 +50,8 @@ def create_failure(error: KubeApiError, resource: ResourceType, namespace: str, 
             f"CustomResourceDefinition (for ParallelJob: operator_bundle's crd/) and the operator. "
             f"API said: {error.message}",
         )
-    if error.status in (400, 422):
+    # 413: the object is larger than the API server accepts (Flyte: EntityTooLarge); resending cannot help.
+    if error.status in (400, 413, 422):
         return CreateOutcome(TaskExecution.FAILED, f"the API server rejected {where}: {error.message}")
     if error.status == 401:
         return CreateOutcome(
