@@ -6,6 +6,7 @@ parse themselves with this reader, so :mod:`settings` can import them without a 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,6 +43,9 @@ class SettingsReader:
 
     def number(self, key: str, default: float, minimum: float, integer: bool = False) -> Any:
         value = self.get(key, int if integer else (int, float), default)
+        # YAML's .nan passes every comparison below, and an infinite interval overflows a wait.
+        if not math.isfinite(value):
+            raise SettingsError(f"{self.path(key)} must be a finite number, got {value}")
         if value < minimum:
             raise SettingsError(f"{self.path(key)} must be >= {minimum}, got {value}")
         return value
