@@ -13,20 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from flyte_operator_demo.connector_config import DEFAULT_NAMESPACE, write_connector_config
-from flyte_operator_demo.local_cluster import LocalCluster
-from flyte_operator_demo.paths import find_crd
-from flyte_operator_demo.worker_environment import prepare_worker_environment
+from embedded_cluster.cluster import EmbeddedCluster
+from embedded_cluster.connector_config import DEFAULT_NAMESPACE, write_connector_config
+from embedded_cluster.crd import find_crd
+from embedded_cluster.worker_environment import prepare_worker_environment
 from kube_emulator import KubeEmulator
 
 CONNECTOR_CONFIG_ENV = "K8S_OPERATOR_CONNECTOR_CONFIG"
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[LocalCluster]:
+def cluster() -> Iterator[EmbeddedCluster]:
     work_dir = Path(tempfile.mkdtemp(prefix="local-runs-"))
     prepare_worker_environment(os.environ, work_dir / "bin")
-    with LocalCluster(find_crd(), work_dir) as running:
+    with EmbeddedCluster(find_crd(), work_dir) as running:
         os.environ[CONNECTOR_CONFIG_ENV] = str(write_connector_config(work_dir / "connector.yaml", running.kubeconfig))
         import k8s_operator_connector.connectors  # noqa: F401 - registers the connectors with flytekit
 

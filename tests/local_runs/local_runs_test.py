@@ -21,7 +21,7 @@ from flytekit.exceptions.user import FlyteUserException
 from local_runs import ds_tasks
 from local_runs.conftest import objects_left
 
-from flyte_operator_demo.local_cluster import LocalCluster
+from embedded_cluster.cluster import EmbeddedCluster
 from kube_emulator import wait_until
 
 NAMESPACE = "flytesnacks-development"
@@ -34,11 +34,11 @@ def _failure(task: object, **inputs: object) -> str:
     return str(raised.value)
 
 
-def _nothing_left(cluster: LocalCluster) -> None:
+def _nothing_left(cluster: EmbeddedCluster) -> None:
     wait_until(lambda: not objects_left(cluster.emulator), timeout=120, interval=0.5, what="the run's objects to go")
 
 
-def test_a_key_error_in_worker_2_names_the_exception_the_worker_and_its_pod(cluster: LocalCluster) -> None:
+def test_a_key_error_in_worker_2_names_the_exception_the_worker_and_its_pod(cluster: EmbeddedCluster) -> None:
     message = _failure(ds_tasks.shard_loader, n=3)
     assert "Failed to run the task local_runs.ds_tasks.shard_loader with error: BackoffLimitExceeded:" in message
     assert re.search(rf"worker 2 \(pod {POD.format(index=2)}, Job local-[0-9a-f]+-w2\) failed", message), message
@@ -46,21 +46,21 @@ def test_a_key_error_in_worker_2_names_the_exception_the_worker_and_its_pod(clus
     _nothing_left(cluster)
 
 
-def test_a_gather_timeout_names_the_worker_that_never_shared(cluster: LocalCluster) -> None:
+def test_a_gather_timeout_names_the_worker_that_never_shared(cluster: EmbeddedCluster) -> None:
     message = _failure(ds_tasks.gather_without_worker_2, n=1)
     assert re.search(rf"worker 0 \(pod {POD.format(index=0)}, Job [^)]+\) failed", message), message
     assert "TimeoutError: gather(): worker(s) [2] of 3 did not share a value within 3 s" in message
     _nothing_left(cluster)
 
 
-def test_sharing_a_value_json_cannot_hold_says_so(cluster: LocalCluster) -> None:
+def test_sharing_a_value_json_cannot_hold_says_so(cluster: EmbeddedCluster) -> None:
     message = _failure(ds_tasks.share_a_set, n=1)
     assert re.search(r"worker [01] \(pod local-", message), message
     assert "TypeError: share() needs a JSON-serializable value: Object of type set is not JSON serializable" in message
     _nothing_left(cluster)
 
 
-def test_a_module_missing_in_the_workers_image_is_named(cluster: LocalCluster) -> None:
+def test_a_module_missing_in_the_workers_image_is_named(cluster: EmbeddedCluster) -> None:
     from local_runs import ds_missing_module
 
     message = _failure(ds_missing_module.uses_gpu_workers, n=1)
@@ -69,7 +69,7 @@ def test_a_module_missing_in_the_workers_image_is_named(cluster: LocalCluster) -
     _nothing_left(cluster)
 
 
-def test_four_workers_store_one_copy_of_a_directory_output(cluster: LocalCluster) -> None:
+def test_four_workers_store_one_copy_of_a_directory_output(cluster: EmbeddedCluster) -> None:
     raw = Path(FlyteContextManager.current_context().file_access.raw_output_prefix)
     before = set(raw.rglob("payload-of-worker-*.txt"))
     directory = ds_tasks.write_shards(n=5)
@@ -81,7 +81,7 @@ def test_four_workers_store_one_copy_of_a_directory_output(cluster: LocalCluster
 
 
 def test_the_task_timeout_ends_a_custom_resource_task_and_deletes_its_object(
-    cluster: LocalCluster, capfd: pytest.CaptureFixture[str]
+    cluster: EmbeddedCluster, capfd: pytest.CaptureFixture[str]
 ) -> None:
     message = _failure(ds_tasks.sleepy_job)
     assert "timed out: still RUNNING after the task's timeout of 0:00:03" in message
@@ -89,7 +89,9 @@ def test_the_task_timeout_ends_a_custom_resource_task_and_deletes_its_object(
     _nothing_left(cluster)
 
 
-def test_progress_and_log_links_are_printed_as_lines(cluster: LocalCluster, capfd: pytest.CaptureFixture[str]) -> None:
+def test_progress_and_log_links_are_printed_as_lines(
+    cluster: EmbeddedCluster, capfd: pytest.CaptureFixture[str]
+) -> None:
     _failure(ds_tasks.shard_loader, n=3)
     printed = capfd.readouterr().err
     name = "local_runs.ds_tasks.shard_loader"
@@ -101,7 +103,7 @@ def test_progress_and_log_links_are_printed_as_lines(cluster: LocalCluster, capf
     assert re.search(rf"\[{name}\] deleted ParallelJob flytesnacks-development/local-[0-9a-f]+ \(keep it: ", printed)
 
 
-def test_keep_objects_keeps_them(cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keep_objects_keeps_them(cluster: EmbeddedCluster, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLYTE_K8S_OPERATOR_KEEP_OBJECTS", "1")
     ds_tasks.write_shards(n=1)
     kept = [name for name in objects_left(cluster.emulator) if name.startswith("paralleljobs/")]
@@ -111,11 +113,11 @@ def test_keep_objects_keeps_them(cluster: LocalCluster, monkeypatch: pytest.Monk
 
 
 def test_ctrl_c_in_a_workflow_deletes_the_running_object_says_so_and_exits_130(
-    cluster: LocalCluster, tmp_path: Path
+    cluster: EmbeddedCluster, tmp_path: Path
 ) -> None:
     """``pyflyte run`` of two chained tasks, interrupted in the second: the same as for one task."""
     log_path = tmp_path / "pyflyte.log"
-    command = [sys.executable, "-m", "flyte_operator_demo.pyflyte_with_connector", "run", ds_tasks.__file__]
+    command = [sys.executable, "-m", "embedded_cluster.pyflyte_with_connector", "run", ds_tasks.__file__]
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [*command, "square_then_linger"], env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT
@@ -138,6 +140,6 @@ def test_ctrl_c_in_a_workflow_deletes_the_running_object_says_so_and_exits_130(
     _nothing_left(cluster)
 
 
-def test_map_task_over_a_parallel_job_returns_the_mapped_values_locally(cluster: LocalCluster) -> None:
+def test_map_task_over_a_parallel_job_returns_the_mapped_values_locally(cluster: EmbeddedCluster) -> None:
     assert ds_tasks.squares(ns=[1, 2, 3]) == [1, 4, 9]
     _nothing_left(cluster)

@@ -28,15 +28,15 @@ from pathlib import Path
 
 import kubernetes.config  # type: ignore[import-untyped]
 
+from embedded_cluster.cluster import EmbeddedCluster
+from embedded_cluster.connector_config import DEFAULT_NAMESPACE, write_connector_config
+from embedded_cluster.crd import find_crd
+from embedded_cluster.observer import ClusterObserver, ObservedObject
+from embedded_cluster.pyflyte_process import PyflyteOutcome, run_pyflyte
+from embedded_cluster.summary import print_summary
+from embedded_cluster.worker_environment import prepare_worker_environment
 from flyte_operator_demo import workflows
-from flyte_operator_demo.cluster_observer import ClusterObserver, ObservedObject
-from flyte_operator_demo.connector_config import DEFAULT_NAMESPACE, write_connector_config
-from flyte_operator_demo.local_cluster import LocalCluster
-from flyte_operator_demo.paths import find_crd
-from flyte_operator_demo.pyflyte_process import PyflyteOutcome, run_pyflyte
 from flyte_operator_demo.shaped_run import describe_worker_pod, ensure_demo_secret
-from flyte_operator_demo.summary import print_summary
-from flyte_operator_demo.worker_environment import prepare_worker_environment
 from kube_emulator import wait_until
 
 CONNECTOR_CONFIG_ENV = "K8S_OPERATOR_CONNECTOR_CONFIG"
@@ -102,7 +102,7 @@ def kubernetes_target(options: argparse.Namespace, work_dir: Path) -> Iterator[t
         return
     crd = find_crd()
     started = time.monotonic()
-    with LocalCluster(crd, work_dir) as cluster:
+    with EmbeddedCluster(crd, work_dir) as cluster:
         timings = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in cluster.startup_seconds.items())
         _say(f"local cluster up in {time.monotonic() - started:.1f}s ({timings})")
         _say(f"  API emulator at {cluster.emulator.url}, operator log {cluster.operator.log_path},")

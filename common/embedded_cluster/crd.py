@@ -1,17 +1,17 @@
-"""Files of the repository the local run needs (the ParallelJob CRD of the bundle)."""
+"""Files of the repository the local run needs (the example operator's ParallelJob CRD, from the bundle)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-CRD_ENV = "FLYTE_OPERATOR_DEMO_CRD"
+CRD_ENV = "EMBEDDED_CLUSTER_CRD"
 CRD_IN_REPO = Path("operator_bundle/config/crd/bases/workloads.example.com_paralleljobs.yaml")
 
 
 def find_crd(start: Path | None = None) -> Path:
-    """The bundle's ParallelJob CRD: ``FLYTE_OPERATOR_DEMO_CRD``, or below the working
-    directory or one of its parents (Pants runs the demo in a sandbox holding the file, or in
+    """The bundle's ParallelJob CRD: ``EMBEDDED_CLUSTER_CRD``, or below the working
+    directory or one of its parents (Pants runs the embedded cluster in a sandbox holding the file, or in
     the repository).
 
     Raises:

@@ -1,8 +1,8 @@
 """The environment the local kubelet gives worker processes.
 
 Worker pods run ``python -m flytekitplugins.k8s_operator.worker pyflyte-execute ...``. Locally
-that ``python`` must be this interpreter, with flytekit, the SDK and the demo's code importable
-(Pants runs the demo from a PEX whose packages are only on ``sys.path``).
+that ``python`` must be this interpreter, with flytekit, the SDK and the workflow's code importable
+(Pants runs `demo:local` from a PEX whose packages are only on ``sys.path``).
 """
 
 from __future__ import annotations

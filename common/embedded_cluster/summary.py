@@ -9,7 +9,7 @@ from typing import Any
 
 from flyteidl.core.errors_pb2 import ErrorDocument
 
-from flyte_operator_demo.cluster_observer import ClusterObserver, ObservedObject
+from embedded_cluster.observer import ClusterObserver, ObservedObject
 from flytekitplugins.k8s_operator.constants import EXCHANGE_PREFIX_ENV, WORKER_OUTPUT_SUBDIR
 
 LOG_TAIL_LINES = 6

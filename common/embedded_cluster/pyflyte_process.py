@@ -1,6 +1,6 @@
 """Runs ``pyflyte`` (with the connector) as a child process: output streamed and kept, Ctrl-C forwarded.
 
-The child gets its own session, so a Ctrl-C on the terminal reaches only the demo, which
+The child gets its own session, so a Ctrl-C on the terminal reaches only the parent (the demo), which
 forwards exactly one SIGINT: flytekit's handler then asks the connector to delete the object
 (once), and exits.
 """
@@ -39,7 +39,7 @@ class PyflyteOutcome:
 
 def pyflyte_command(arguments: Sequence[str]) -> list[str]:
     """``pyflyte ARGS`` as this interpreter runs it, with the connector registered."""
-    return [sys.executable, "-m", "flyte_operator_demo.pyflyte_with_connector", *arguments]
+    return [sys.executable, "-m", "embedded_cluster.pyflyte_with_connector", *arguments]
 
 
 def _tee(source: IO[str], kept: list[str], prefix: str) -> None:

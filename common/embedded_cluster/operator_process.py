@@ -1,12 +1,4 @@
-"""A Kubernetes stand-in in this process: the API emulator, the example operator and a kubelet.
-
-* the HTTP Kubernetes API emulator (``kube_emulator``) with the bundle's ParallelJob CRD,
-  serving from a thread of this process;
-* the example operator, ``python -m parallel_job_operator --all-namespaces``, as a child
-  process in its own session (Ctrl-C reaches only the demo, which stops it last);
-* the local kubelet (``kube_emulator.kubelet``), a thread that runs each Job's container
-  command as a local process, with this process's environment.
-"""
+"""The example operator (``python -m parallel_job_operator``) as a child process of the embedded cluster."""
 
 from __future__ import annotations
 
@@ -18,11 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import IO
-
-from kube_emulator import KubeEmulator
-from kube_emulator.kubelet import Kubelet
 
 OPERATOR_START_TIMEOUT_SECONDS = 120.0
 OPERATOR_STOP_TIMEOUT_SECONDS = 30.0
@@ -95,46 +83,3 @@ class OperatorProcess:
                 self.process.wait()
         if self._log is not None:
             self._log.close()
-
-
-class LocalCluster:
-    """The emulator, the operator and the kubelet, started in that order and stopped in reverse."""
-
-    def __init__(self, crd: Path, work_dir: Path) -> None:
-        self.work_dir = work_dir
-        self.emulator = KubeEmulator(crds=[crd])
-        self.kubeconfig = work_dir / "kubeconfig"
-        self.operator = OperatorProcess(self.kubeconfig, work_dir / "operator.log")
-        self.kubelet: Kubelet | None = None
-        self.startup_seconds: dict[str, float] = {}
-
-    def start(self) -> LocalCluster:
-        started = time.monotonic()
-        self.emulator.start()
-        self.emulator.write_kubeconfig(self.kubeconfig)
-        self.startup_seconds["api emulator"] = time.monotonic() - started
-        started = time.monotonic()
-        self.operator.start()
-        self.startup_seconds["operator"] = time.monotonic() - started
-        started = time.monotonic()
-        self.kubelet = Kubelet(self.emulator.api_client()).start()
-        self.startup_seconds["kubelet"] = time.monotonic() - started
-        return self
-
-    def stop(self) -> None:
-        if self.kubelet is not None:
-            self.kubelet.stop()
-        self.operator.stop()
-        self.emulator.stop()
-
-    def __enter__(self) -> LocalCluster:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

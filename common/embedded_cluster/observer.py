@@ -1,4 +1,4 @@
-"""Watches the demo's objects in the cluster and keeps a timeline of each one.
+"""Watches the connector's objects in the cluster and keeps a timeline of each one.
 
 It polls (twice a second) the ParallelJobs and batch/v1 Jobs the connector created (label
 ``app.kubernetes.io/managed-by=flyte-k8s-operator-connector``) through the official client, so
@@ -95,7 +95,7 @@ class ClusterObserver:
         self._objects: dict[tuple[str, str], ObservedObject] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._poll_forever, name="demo-observer", daemon=True)
+        self._thread = threading.Thread(target=self._poll_forever, name="cluster-observer", daemon=True)
         self.errors: list[str] = []
 
     def start(self) -> ClusterObserver:
@@ -174,7 +174,7 @@ class ClusterObserver:
                     observed.timeline.append((now, "deleted"))
 
     def remaining(self) -> list[str]:
-        """``kind/name`` of the demo's objects and their pods that still exist (after an abort)."""
+        """``kind/name`` of the connector's objects and their pods that still exist (after an abort)."""
         left = [f"ParallelJob/{o['metadata']['name']}" for o in self._list("ParallelJob")]
         left += [f"Job/{o['metadata']['name']}" for o in self._list("Job")]
         for observed in self.objects():

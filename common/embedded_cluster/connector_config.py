@@ -1,4 +1,4 @@
-"""The connector's configuration for the demo (the file ``K8S_OPERATOR_CONNECTOR_CONFIG`` names)."""
+"""The connector's configuration for local runs (the file ``K8S_OPERATOR_CONNECTOR_CONFIG`` names)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import yaml
 DEFAULT_NAMESPACE = "flytesnacks-development"
 
 
-def demo_connector_config(
+def local_connector_config(
     kubeconfig: Path | None, signing_keys: Path, namespace: str = DEFAULT_NAMESPACE
 ) -> dict[str, Any]:
-    """Settings for the demo: its namespace, a kubeconfig, log links, batch/v1 Jobs allowlisted,
+    """Settings for local runs: a namespace, a kubeconfig, log links, batch/v1 Jobs allowlisted,
     the resource-meta signing key file (the connector refuses to start without one), and
     podDefaults with Flyte's keys (an interruptible toleration: harmless where no node is tainted).
 
@@ -46,12 +46,12 @@ def demo_connector_config(
 
 
 def write_connector_config(path: Path, kubeconfig: Path | None, namespace: str = DEFAULT_NAMESPACE) -> Path:
-    """Writes :func:`demo_connector_config` as YAML to ``path``, and a fresh signing key beside it
-    (the demo's metas live only as long as the run, so a new key per run is enough)."""
+    """Writes :func:`local_connector_config` as YAML to ``path``, and a fresh signing key beside it
+    (local runs' metas live only as long as the run, so a new key per run is enough)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     keys = path.parent / "meta-signing-keys"
     keys.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
     keys.chmod(0o600)
-    config = demo_connector_config(kubeconfig, keys, namespace)
+    config = local_connector_config(kubeconfig, keys, namespace)
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
