@@ -1,0 +1,89 @@
+"""The embedded cluster the suite starts for itself: the API emulator with the bundle's CRD, the
+example (Kopf) operator as a child process, the local kubelet, and ``pyflyte serve connector``.
+
+The suite then reaches it as it reaches any cluster: through the kubeconfig written here and the
+connector's gRPC address. The connector's configuration is also stored where the bundle keeps it
+(a ConfigMap in namespace ``flyte``), so the suite reads it the same way. Only fault injection
+(``faults``) is beyond what a real cluster offers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from conformance.suite.cluster import CONFIG_MAPS, CONNECTOR_CONFIG_KEY, ClusterView
+
+from flyte_operator_demo.local_cluster import LocalCluster
+from kube_emulator.faults import Faults
+from reliability.harness import BUNDLE_CRD, ConnectorProcess, connector_config
+
+CONFIG_NAMESPACE = "flyte"
+CONFIG_MAP_NAME = "flyte-k8s-operator-connector-config-embedded"
+POD_DEFAULTS = {
+    "default-labels": {"conformance.flyte-operator-kit/pod-default": "label"},
+    "default-annotations": {"conformance.flyte-operator-kit/pod-default": "annotation"},
+    "default-env-vars": {"CONFORMANCE_POD_DEFAULT": "env"},
+}
+
+
+def embedded_connector_config(kubeconfig: Path) -> dict[str, Any]:
+    """The reliability tests' connector configuration with a short retention and podDefaults to check."""
+    config = connector_config(
+        kubeconfig,
+        finishedRetentionSeconds=2,
+        cleanupIntervalSeconds=0.5,
+        podDefaults=POD_DEFAULTS,
+    )
+    config["taskPolicy"] = {"serviceAccounts": ["default"]}
+    return config
+
+
+class EmbeddedCluster:
+    """Started in order (cluster, then connector), stopped in reverse."""
+
+    def __init__(self, work_dir: Path, crds: list[Path] | None = None) -> None:
+        self.work_dir = work_dir
+        self.cluster = LocalCluster(crds[0] if crds else BUNDLE_CRD, work_dir)
+        self.connector: ConnectorProcess | None = None
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.cluster.kubeconfig
+
+    @property
+    def address(self) -> str:
+        assert self.connector is not None
+        return self.connector.address
+
+    @property
+    def faults(self) -> Faults:
+        return self.cluster.emulator.faults
+
+    def start(self) -> EmbeddedCluster:
+        self.cluster.start()
+        config = embedded_connector_config(self.kubeconfig)
+        view = ClusterView(self.kubeconfig)
+        try:
+            body = {"metadata": {"name": CONFIG_MAP_NAME}, "data": {CONNECTOR_CONFIG_KEY: yaml.safe_dump(config)}}
+            view.create(CONFIG_MAPS, CONFIG_NAMESPACE, body)
+        finally:
+            view.close()
+        self.connector = ConnectorProcess(self.work_dir, config).start()
+        return self
+
+    def stop(self) -> None:
+        if self.connector is not None:
+            self.connector.stop()
+        self.cluster.stop()
+
+    def __enter__(self) -> EmbeddedCluster:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
