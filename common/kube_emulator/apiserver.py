@@ -18,6 +18,7 @@ from kube_emulator import errors
 from kube_emulator.crds import resource_types_from_crd
 from kube_emulator.defaults import apply_create_defaults, crd_status
 from kube_emulator.patches import apply_patch
+from kube_emulator.quota import check_quota
 from kube_emulator.resources import ResourceRegistry, ResourceType
 from kube_emulator.selectors import FieldSelector, LabelSelector
 from kube_emulator.store import CollectionKey, Store
@@ -134,6 +135,7 @@ class ApiServer:
         problems = name_problems(rt.kind, name) + metadata_problems(rt.kind, metadata)
         if problems:
             raise errors.invalid(rt.group_resource, rt.kind, name, problems)
+        check_quota(self.store, rt, scope, name)  # admission runs before storage: before "already exists"
         if self.store.get(rt.key, scope, name) is not None:
             raise errors.already_exists(rt.group_resource, name)
         for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):

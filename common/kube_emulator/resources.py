@@ -67,7 +67,9 @@ BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
         subresources=frozenset({"status"}),
         categories=("all",),
     ),
+    _core("resourcequotas", "ResourceQuota", short_names=("quota",), subresources=frozenset({"status"})),
     ResourceType("events.k8s.io", "v1", "events", "Event", True, singular="event", short_names=("ev",)),
+    ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True, singular="lease"),
     ResourceType(
         "apiextensions.k8s.io",
         "v1",
