@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from k8s_operator_connector.conftest import make_request, make_template
+from k8s_operator_connector.lease_settings import DEFAULT_LEASE_NAME
 from k8s_operator_connector.plugins import available_plugins
 from k8s_operator_connector.plugins.parallel_job import ParallelJobPlugin
 from k8s_operator_connector.serve import DEFAULT_MODULES, LIVENESS
@@ -500,3 +501,32 @@ def test_a_site_overlay_sets_registry_and_digest_without_editing_the_bundle(tmp_
         return objects
 
     assert without_images(theirs) == without_images(ours)
+
+
+def test_the_connector_may_elect_its_sweeper_on_one_lease_in_its_own_namespace_only(rendered):
+    """leader_election.py: create, then get/update of the one Lease named in leaderElection.leaseName."""
+    _, objects = rendered
+    roles = _of_kind(objects, "Role")
+    role = _one(objects, "Role", "flyte-k8s-operator-connector-leases")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert [r["metadata"]["name"] for r in roles] == ["flyte-k8s-operator-connector-leases"]
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["flyte-k8s-operator-connector-sweeper"],
+            "verbs": ["get", "update"],
+        },
+    ]
+    binding = _one(objects, "RoleBinding", "flyte-k8s-operator-connector-leases")
+    assert binding["metadata"]["namespace"] == NAMESPACE
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "flyte-k8s-operator-connector", "namespace": NAMESPACE}
+    ]
+    assert DEFAULT_LEASE_NAME == "flyte-k8s-operator-connector-sweeper"  # the connector's default: keep in step

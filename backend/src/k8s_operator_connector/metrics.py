@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from typing import Protocol
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -33,6 +33,9 @@ API_ERRORS = Counter(
 )
 CLEANUP_DELETES = Counter(f"{PREFIX}cleanup_deletes", "Finished objects deleted by retention cleanup", ["resource"])
 QUOTA_WAITS = Counter(f"{PREFIX}quota_waits", "Creates refused for quota, held to retry on a later GetTask")
+SWEEPER_LEADER = Gauge(
+    f"{PREFIX}sweeper_leader", "1 while this replica holds the sweeper Lease and so runs retention cleanup"
+)
 META_REJECTED = Counter(
     f"{PREFIX}meta_verification_failures", "Resource metas refused (unsigned, forged or malformed)", ["task_type"]
 )

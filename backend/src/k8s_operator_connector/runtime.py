@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from k8s_operator_connector.kube_api import KubeApi, KubeApiError, ResourceType
+from k8s_operator_connector.leader_election import LeaseElector, lease_namespace
 from k8s_operator_connector.meta_signing import DeferredMetaSigner, Signer
 from k8s_operator_connector.metrics import CLEANUP_DELETES, QUOTA_WAITS
 from k8s_operator_connector.object_cache import ObjectCache
@@ -46,6 +47,10 @@ class ConnectorRuntime:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._sweeper: threading.Thread | None = None
+        # Only the replica holding the Lease sweeps (leader_election); the others stand by.
+        election = settings.leader_election
+        self.elector = LeaseElector(lambda: self.api, election, lease_namespace(election, settings.default_namespace))
+        self._elector_thread: threading.Thread | None = None
         # Manifests of tasks waiting for quota, by (namespace, name); bounded, oldest dropped.
         self._pending_creates: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         # Blocking API calls (create, delete, cache misses) run here, off the gRPC event loop.
@@ -126,18 +131,26 @@ class ConnectorRuntime:
 
     def _start_sweeper(self) -> None:
         if self._sweeper is None:
+            self._elector_thread = threading.Thread(
+                target=self.elector.run, args=(self._stopped,), name="sweeper-election", daemon=True
+            )
+            self._elector_thread.start()
             self._sweeper = threading.Thread(target=self._sweep_forever, name="retention-cleanup", daemon=True)
             self._sweeper.start()
 
     def _sweep_forever(self) -> None:
         while not self._stopped.wait(self.settings.cleanup_interval_seconds):
-            self.sweep_once()
+            if self.elector.is_leader():
+                self.sweep_once(still_leading=self.elector.is_leader)
 
-    def sweep_once(self) -> int:
-        """Delete objects finished longer than the retention ago; returns how many."""
+    def sweep_once(self, still_leading: Callable[[], bool] = lambda: True) -> int:
+        """Delete objects finished longer than the retention ago; returns how many. Stops as
+        soon as ``still_leading`` says this replica lost the sweeper Lease."""
         deleted = 0
         for cache in self.caches():
             for key in cache.finished_before(self.settings.finished_retention_seconds):
+                if not still_leading():
+                    return deleted
                 namespace, name = key
                 tracked = cache.lookup(key)
                 if tracked is None or not tracked.owner:
@@ -149,6 +162,7 @@ class ConnectorRuntime:
                     continue
                 cache.mark_deleted_by_connector(key)
                 CLEANUP_DELETES.labels(str(cache.resource)).inc()
+                logger.info("retention cleanup deleted %s %s/%s", cache.resource, namespace, name)
                 deleted += 1
         if deleted:
             logger.info("retention cleanup deleted %d finished objects", deleted)
@@ -156,6 +170,8 @@ class ConnectorRuntime:
 
     def stop(self) -> None:
         self._stopped.set()
+        if self._elector_thread is not None:
+            self._elector_thread.join(timeout=self.settings.leader_election.renew_deadline_seconds)  # it releases
         for cache in self.caches():
             cache.stop()
         for warnings in list(self._warnings.values()):

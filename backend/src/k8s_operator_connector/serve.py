@@ -124,6 +124,15 @@ def start_watches() -> float:
     return load_settings().liveness_stale_seconds
 
 
+def stop_runtimes() -> None:
+    """Stop the registered connectors' runtimes: watches end and the sweeper Lease is released,
+    so another replica takes the sweeps over at once rather than after the lease duration."""
+    registered = sys.modules.get("k8s_operator_connector.connectors")
+    runtimes = {id(c.runtime): c.runtime for c in getattr(registered, "CONNECTORS", [])}
+    for runtime in runtimes.values():
+        runtime.stop()
+
+
 async def serve(args: argparse.Namespace) -> None:
     from flyteidl.service.agent_pb2_grpc import (
         add_AgentMetadataServiceServicer_to_server,
@@ -176,6 +185,7 @@ async def serve(args: argparse.Namespace) -> None:
     reporter.cancel()
     await health_checks.enter_graceful_shutdown()
     await server.stop(grace=5)
+    await asyncio.get_running_loop().run_in_executor(None, stop_runtimes)
     if health_server:
         await health_server.stop(grace=None)
 

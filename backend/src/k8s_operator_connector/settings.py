@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from k8s_operator_connector.lease_settings import LeaderElectionSettings, parse_leader_election
 from k8s_operator_connector.log_template import LogTemplate, TemplateError, parse_template
 from k8s_operator_connector.meta_signing import MetaSigningSettings, parse_meta_signing
 from k8s_operator_connector.pod_defaults import PodDefaults, PodDefaultsError, parse_pod_defaults
@@ -98,6 +99,7 @@ class ConnectorSettings:
     meta_signing: MetaSigningSettings = field(default_factory=MetaSigningSettings)
     task_policy: TaskPolicySettings = field(default_factory=TaskPolicySettings)
     pod_security: PodSecuritySettings = field(default_factory=PodSecuritySettings)
+    leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
 
     def watches_namespace(self, namespace: str) -> bool:
         return not self.namespaces or namespace in self.namespaces
@@ -191,6 +193,7 @@ def parse_settings(document: Any) -> ConnectorSettings:
         meta_signing=parse_meta_signing(root.child("metaSigning")),
         task_policy=parse_task_policy(root.child("taskPolicy")),
         pod_security=parse_pod_security(root.child("podSecurity")),
+        leader_election=parse_leader_election(root.child("leaderElection")),
     )
     root.finish()
     return settings
