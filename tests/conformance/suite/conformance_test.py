@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conformance.suite.cases import NEEDS_EMULATOR
-from conformance.suite.embedded import CONFIG_MAP_NAME, CONFIG_NAMESPACE, EmbeddedCluster
+from conformance.suite.embedded import CONFIG_MAP_NAME, CONFIG_NAMESPACE, EmbeddedTarget
 from conformance.suite.main import main
 
 from benchmarks.processes import child_environment
@@ -51,12 +51,12 @@ def test_the_command_passes_against_the_embedded_cluster():
 
 
 @pytest.fixture(scope="module")
-def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedCluster]:
-    with EmbeddedCluster(tmp_path_factory.mktemp("embedded")) as cluster:
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedTarget]:
+    with EmbeddedTarget(tmp_path_factory.mktemp("embedded")) as cluster:
         yield cluster
 
 
-def existing(embedded: EmbeddedCluster, *arguments: str) -> list[str]:
+def existing(embedded: EmbeddedTarget, *arguments: str) -> list[str]:
     """Arguments for the embedded cluster as if it were an existing one: only its kubeconfig and address."""
     return [
         "--kubeconfig", str(embedded.kubeconfig), "--connector", embedded.address,

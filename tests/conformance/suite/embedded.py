@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from conformance.suite.cluster import CONFIG_MAPS, CONNECTOR_CONFIG_KEY, ClusterView
 
-from flyte_operator_demo.local_cluster import LocalCluster
+from embedded_cluster.cluster import EmbeddedCluster
 from kube_emulator.faults import Faults
 from reliability.harness import BUNDLE_CRD, ConnectorProcess, connector_config
 
@@ -40,12 +40,12 @@ def embedded_connector_config(kubeconfig: Path) -> dict[str, Any]:
     return config
 
 
-class EmbeddedCluster:
-    """Started in order (cluster, then connector), stopped in reverse."""
+class EmbeddedTarget:
+    """The embedded cluster and a served connector: started in that order, stopped in reverse."""
 
     def __init__(self, work_dir: Path, crds: list[Path] | None = None) -> None:
         self.work_dir = work_dir
-        self.cluster = LocalCluster(crds[0] if crds else BUNDLE_CRD, work_dir)
+        self.cluster = EmbeddedCluster(crds[0] if crds else BUNDLE_CRD, work_dir)
         self.connector: ConnectorProcess | None = None
 
     @property
@@ -61,7 +61,7 @@ class EmbeddedCluster:
     def faults(self) -> Faults:
         return self.cluster.emulator.faults
 
-    def start(self) -> EmbeddedCluster:
+    def start(self) -> EmbeddedTarget:
         self.cluster.start()
         config = embedded_connector_config(self.kubeconfig)
         view = ClusterView(self.kubeconfig)
@@ -78,7 +78,7 @@ class EmbeddedCluster:
             self.connector.stop()
         self.cluster.stop()
 
-    def __enter__(self) -> EmbeddedCluster:
+    def __enter__(self) -> EmbeddedTarget:
         try:
             return self.start()
         except BaseException:

@@ -138,10 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.kubeconfig is not None:
             return run(arguments, arguments.kubeconfig, arguments.connector, None)
-        from conformance.suite.embedded import CONFIG_MAP_NAME, CONFIG_NAMESPACE, EmbeddedCluster
+        from conformance.suite.embedded import CONFIG_MAP_NAME, CONFIG_NAMESPACE, EmbeddedTarget
 
         arguments.connector_config = f"{CONFIG_NAMESPACE}/{CONFIG_MAP_NAME}"
-        with tempfile.TemporaryDirectory(prefix="conformance-") as scratch, EmbeddedCluster(Path(scratch)) as embedded:
+        with tempfile.TemporaryDirectory(prefix="conformance-") as scratch, EmbeddedTarget(Path(scratch)) as embedded:
             print(f"embedded cluster: kubeconfig {embedded.kubeconfig}, connector {embedded.address}", flush=True)
             return run(arguments, embedded.kubeconfig, embedded.address, embedded.faults)
     except (SampleError, TargetError) as error:
