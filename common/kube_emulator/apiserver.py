@@ -10,7 +10,7 @@ import copy
 import json
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -31,6 +31,7 @@ JOB_KEY: CollectionKey = ("batch", "jobs")
 FOREGROUND_FINALIZER = "foregroundDeletion"
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # the real apiserver's: no vowels, no 0/1/3
 _SERVER_MANAGED = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
+_LATEST = -1  # a continue token's rv after its snapshot expired: go on at the latest resourceVersion
 _STALE = "the object has been modified; please apply your changes to the latest version and try again"
 
 
@@ -75,25 +76,40 @@ class ApiServer:
         limit: int | None = None,
         continue_token: str | None = None,
     ) -> dict[str, Any]:
-        start_after = _decode_continue(continue_token) if continue_token else None
+        """A page of at most ``limit`` objects (all without one). Later pages come from the first
+        page's snapshot, as etcd reads them at the revision in the continue token, and report its
+        resourceVersion; 410 Expired once the history that snapshot needs was compacted."""
+        scope = namespace if rt.namespaced else None
+        snapshot_rv: int | None = None
+        after: tuple[str, str] | None = None
+        if continue_token:
+            snapshot_rv, after = _decode_continue(continue_token)
+        objects: Iterator[dict[str, Any]]
+        if snapshot_rv is None or snapshot_rv == _LATEST:
+            objects = (obj for _, obj in self.store.iterate_after(rt.key, scope, after))
+        else:
+            try:
+                objects = self.store.iterate_at(rt.key, scope, snapshot_rv, after)
+            except errors.ApiError as error:
+                if error.code != 410 or after is None:
+                    raise
+                raise errors.continue_expired(_encode_continue(_LATEST, after)) from None
+        list_rv = self.store.resource_version if snapshot_rv is None or snapshot_rv == _LATEST else snapshot_rv
         items: list[dict[str, Any]] = []
         remaining = 0
-        last_key: str | None = None
-        for obj in self.store.iterate(rt.key, namespace if rt.namespaced else None):
+        last: tuple[str, str] | None = None
+        for obj in objects:
             metadata = obj["metadata"]
-            key = f'{metadata.get("namespace", "")}/{metadata["name"]}'
-            if start_after is not None and key <= start_after:
-                continue
             if (labels and not labels.matches(metadata.get("labels"))) or (fields and not fields.matches(obj)):
                 continue
             if limit and len(items) >= limit:
                 remaining += 1
                 continue
             items.append(self._as_version(rt, obj))
-            last_key = key
-        list_metadata: dict[str, Any] = {"resourceVersion": str(self.store.resource_version)}
-        if remaining and last_key is not None:
-            list_metadata["continue"] = base64.urlsafe_b64encode(json.dumps({"start": last_key}).encode()).decode()
+            last = (metadata.get("namespace", ""), metadata["name"])
+        list_metadata: dict[str, Any] = {"resourceVersion": str(list_rv)}
+        if remaining and last is not None:
+            list_metadata["continue"] = _encode_continue(list_rv, last)
             list_metadata["remainingItemCount"] = remaining
         return {"apiVersion": rt.api_version, "kind": f"{rt.kind}List", "metadata": list_metadata, "items": items}
 
@@ -449,8 +465,20 @@ def _success_status(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _decode_continue(token: str) -> str:
+def _encode_continue(resource_version: int, after: tuple[str, str]) -> str:
+    """The real API server's token shape (k8s.io/apiserver pkg/storage/continue.go): base64 of
+    {"v", "rv", "start"}; rv -1 continues at the latest resourceVersion."""
+    token = {"v": "meta.k8s.io/v1", "rv": resource_version, "start": f"{after[0]}/{after[1]}"}
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+
+
+def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
     try:
-        return str(json.loads(base64.urlsafe_b64decode(token.encode()))["start"])
+        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+        resource_version, start = int(decoded["rv"]), str(decoded["start"])
     except (ValueError, KeyError, TypeError):
         raise errors.bad_request("invalid continue token") from None
+    namespace, slash, name = start.partition("/")
+    if not slash or not name or resource_version == 0 or resource_version < _LATEST:
+        raise errors.bad_request("invalid continue token")
+    return resource_version, (namespace, name)

@@ -15,6 +15,7 @@ class ApiError(Exception):
         message: str,
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        list_metadata: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -22,12 +23,13 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.headers = headers or {}
+        self.list_metadata = list_metadata or {}
 
     def to_status(self) -> dict[str, Any]:
         status: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
-            "metadata": {},
+            "metadata": dict(self.list_metadata),
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
@@ -95,6 +97,22 @@ def unsupported_media_type(content_type: str) -> ApiError:
 
 def gone(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
+
+
+def continue_expired(inconsistent_continue: str) -> ApiError:
+    """A continue token whose snapshot was compacted away: the real API server's answer
+    (k8s.io/apiserver pkg/storage/etcd3/errors.go, handleCompactedErrorForPaging), with a token
+    that continues the same list at the latest resourceVersion."""
+    return ApiError(
+        410,
+        "Expired",
+        "The provided continue parameter is too old to display a consistent list result. You can start a "
+        "new list without the continue parameter, or use the continue token in this response to retrieve "
+        "the remainder of the results. Continuing with the provided token results in an inconsistent list - "
+        "objects that were created, modified, or deleted between the time the first chunk was returned and "
+        "now may show up in the list.",
+        list_metadata={"continue": inconsistent_continue},
+    )
 
 
 def forbidden(

@@ -8,6 +8,8 @@ hands out deep copies. All methods run on the emulator's event loop thread.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import heapq
 import json
 from collections import deque
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from kube_emulator.selectors import FieldSelector, LabelSelector
 
 CollectionKey = tuple[str, str]  # (group, plural)
 ObjectRef = tuple[CollectionKey, str, str]  # (collection, namespace or "", name)
+Position = tuple[str, str]  # (namespace or "", name): where a paginated list continues after
 
 ADDED, MODIFIED, DELETED, ERROR, BOOKMARK = "ADDED", "MODIFIED", "DELETED", "ERROR", "BOOKMARK"
 
@@ -32,7 +35,9 @@ class WatchEvent:
     resource_version: int
     type: str
     obj: dict[str, Any]
-    previous: dict[str, Any] | None  # the object before a MODIFIED, to detect selector transitions
+    # The object before a MODIFIED (to detect selector transitions) or a DELETED (to list as of
+    # an older resourceVersion); None for ADDED.
+    previous: dict[str, Any] | None
     _encoded: dict[str, bytes] = field(default_factory=dict)
 
     def encoded(self, event_type: str | None = None) -> bytes:
@@ -88,6 +93,16 @@ class Collection:
         self.window = window
         self.compacted_rv = 0  # events at or below this resourceVersion can no longer be replayed
         self.watchers: set[Watcher] = set()
+        self._sorted_names: dict[str, list[str]] = {}  # per namespace; dropped when names come or go
+
+    def names_changed(self, namespace: str) -> None:
+        self._sorted_names.pop(namespace, None)
+
+    def sorted_names(self, namespace: str) -> list[str]:
+        names = self._sorted_names.get(namespace)
+        if names is None:
+            names = self._sorted_names[namespace] = sorted(self.by_namespace.get(namespace, {}))
+        return names
 
     def record(self, event: WatchEvent) -> None:
         self.events.append(event)
@@ -129,14 +144,42 @@ class Store:
 
     def iterate(self, key: CollectionKey, namespace: str | None) -> Iterator[dict[str, Any]]:
         """Objects sorted by (namespace, name), like etcd's key order."""
+        for _, obj in self.iterate_after(key, namespace, None):
+            yield obj
+
+    def iterate_after(
+        self, key: CollectionKey, namespace: str | None, after: Position | None
+    ) -> Iterator[tuple[Position, dict[str, Any]]]:
+        """``(position, object)`` sorted by position, from just after ``after`` (None: the start)."""
         collection = self.collections.get(key)
         if collection is None:
             return
         namespaces = [namespace] if namespace is not None else sorted(collection.by_namespace)
         for ns in namespaces:
-            names = collection.by_namespace.get(ns, {})
-            for name in sorted(names):
-                yield names[name]
+            if after is not None and ns < after[0]:
+                continue
+            objects = collection.by_namespace.get(ns, {})
+            names = collection.sorted_names(ns)
+            start = bisect.bisect_right(names, after[1]) if after is not None and ns == after[0] else 0
+            for name in names[start:]:
+                yield (ns, name), objects[name]
+
+    def iterate_at(
+        self, key: CollectionKey, namespace: str | None, resource_version: int, after: Position | None
+    ) -> Iterator[dict[str, Any]]:  # not a generator: an expired snapshot raises at the call
+        """The objects as they were at ``resource_version``, sorted, from just after ``after``: the
+        consistent snapshot a paginated list's later pages come from (etcd reads them at the first
+        page's revision). Rebuilt from the event history; 410 Gone once that was compacted."""
+        then: dict[Position, dict[str, Any] | None] = {}
+        for event in reversed(self.events_after(key, resource_version)):  # newest first: the oldest wins
+            metadata = event.obj["metadata"]
+            position = (metadata.get("namespace", ""), metadata["name"])
+            if (namespace is None or position[0] == namespace) and (after is None or position > after):
+                then[position] = None if event.type == ADDED else event.previous
+        now = self.iterate_after(key, namespace, after)
+        removed_since = [(position, None) for position in sorted(then) if self.get(key, *position) is None]
+        merged = heapq.merge(now, removed_since, key=lambda entry: entry[0])
+        return (obj for position, current in merged if (obj := then.get(position, current)) is not None)
 
     def put(self, key: CollectionKey, obj: dict[str, Any]) -> dict[str, Any]:
         """Store `obj` (now owned by the store) with a new resourceVersion; emits ADDED or MODIFIED."""
@@ -148,6 +191,8 @@ class Store:
         names = collection.by_namespace.setdefault(namespace, {})
         previous = names.get(name)
         names[name] = obj
+        if previous is None:
+            collection.names_changed(namespace)
         ref = (key, namespace, name)
         self.by_uid[metadata["uid"]] = ref
         self._reindex_owners(ref, previous, obj)
@@ -162,13 +207,14 @@ class Store:
         if collection is None or names is None or name not in names:
             return None
         previous = names.pop(name)
+        collection.names_changed(namespace)
         if not names:
             del collection.by_namespace[namespace]
         self.resource_version += 1
         final = {**previous, "metadata": {**previous["metadata"], "resourceVersion": str(self.resource_version)}}
         self.by_uid.pop(previous["metadata"]["uid"], None)
         self._reindex_owners((key, namespace, name), previous, None)
-        collection.record(WatchEvent(self.resource_version, DELETED, final, None))
+        collection.record(WatchEvent(self.resource_version, DELETED, final, previous))
         return final
 
     def _reindex_owners(self, ref: ObjectRef, previous: dict[str, Any] | None, current: dict[str, Any] | None) -> None:
