@@ -2,9 +2,10 @@
 
 CreateTask is idempotent (the same attempt always maps to the same object; an existing
 one is adopted), GetTask answers from the watch-backed cache with a single GET only for
-objects the cache has not seen, and DeleteTask deletes with foreground propagation and
-treats "already gone" as done. Kubernetes failures become phases with messages that say
-what to do, never a silent retry and never an answer without a phase.
+objects the cache has not seen (never waiting for a list in flight), and DeleteTask
+deletes with foreground propagation and treats "already gone" as done. Kubernetes failures
+become phases with messages that say what to do, never a silent retry and never an answer
+without a phase.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from k8s_operator_connector.task_context import TaskContext, task_context
 logger = logging.getLogger(__name__)
 
 CONNECTOR_NAME = "Kubernetes Operator Connector"
-_SYNC_WAIT_SECONDS = 10.0
 T = TypeVar("T")
 
 
@@ -175,20 +175,23 @@ class OperatorConnector(AsyncConnectorBase):
             return Resource(phase=meta.failure_phase, message=meta.failure_message)
         self._check_scope(meta)
         cache = self._cache(meta)
-        tracked = cache.lookup(meta.key)
-        if tracked is not None and cache.stale_for() == 0:
+        tracked = cache.current(meta.key)
+        if tracked is not None:
             observation = self._checked(meta, tracked)
         else:
             observation = await self._in_thread(self._observe_slowly, meta, cache)
         return self._resource(meta, observation)
 
     def _observe_slowly(self, meta: OperatorResourceMeta, cache: ObjectCache) -> Observation:
-        """For objects the cache has not seen, or while the watch is down: one GET."""
+        """For objects the cache has not seen, or while the watch is down: one GET.
+
+        Never waits for a list in flight: during a start's first list, an object its pages have
+        not brought yet costs one GET (and is then current until the list ends)."""
         settings = self.runtime.settings
-        cache.wait_synced(min(_SYNC_WAIT_SECONDS, settings.stale_after_seconds))
+        current = cache.current(meta.key)
+        if current is not None:
+            return self._checked(meta, current)
         tracked = cache.lookup(meta.key)
-        if tracked is not None and cache.stale_for() == 0:
-            return self._checked(meta, tracked)
         tombstone = cache.tombstone(meta.key)
         if tracked is None and tombstone is not None and (not meta.uid or tombstone.uid == meta.uid):
             check_owner(tombstone.owner, meta.task_execution_id, _where(meta))
@@ -280,7 +283,7 @@ class OperatorConnector(AsyncConnectorBase):
     def _delete(self, meta: OperatorResourceMeta) -> None:
         """Delete the object this meta's task created: checked owner, and that very object (uid)."""
         cache = self._cache(meta)
-        tracked = cache.lookup(meta.key) if cache.stale_for() == 0 else None
+        tracked = cache.current(meta.key)
         if tracked is not None:
             owner, uid = tracked.owner, tracked.uid
         else:

@@ -30,6 +30,9 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _BACKOFF_BASE_SECONDS = 0.2
 _BACKOFF_CAP_SECONDS = 5.0
 _RETRY_AFTER_CAP_SECONDS = 30.0
+# client-go's pager lists 500 objects a page (tools/pager/pager.go, defaultPageSize).
+DEFAULT_PAGE_SIZE = 500
+Page = list[dict[str, Any]]  # the objects of one page of a list
 
 
 @dataclass(frozen=True)
@@ -248,11 +251,32 @@ class KubeApi:
         resource: ResourceType,
         namespace: str | None,
         label_selector: str = "",
-        page_size: int = 500,
+        page_size: int = DEFAULT_PAGE_SIZE,
         field_selector: str = "",
     ) -> tuple[list[dict[str, Any]], str]:
-        """Every object (paginated) and the list's resourceVersion to watch from."""
+        """Every object (all pages) and the list's resourceVersion."""
         items: list[dict[str, Any]] = []
+        resource_version = ""
+        for page, page_version in self.list_pages(resource, namespace, label_selector, page_size, field_selector):
+            items.extend(page)
+            resource_version = page_version
+        return items, resource_version
+
+    def list_pages(
+        self,
+        resource: ResourceType,
+        namespace: str | None,
+        label_selector: str = "",
+        page_size: int = DEFAULT_PAGE_SIZE,
+        field_selector: str = "",
+    ) -> Iterator[tuple[Page, str]]:
+        """One list, a page at a time: ``(items, resourceVersion)`` per page, as it arrives.
+
+        The pages of one list are one consistent snapshot (the API server serves every
+        ``continue`` at the first page's resourceVersion), so the last page's resourceVersion
+        is where a watch resumes. A continue token the server has compacted away answers
+        410 Expired (raised here as KubeApiError): start the list again.
+        """
         token = ""
         while True:
             query: list[tuple[str, Any]] = [("limit", page_size)]
@@ -263,11 +287,11 @@ class KubeApi:
             if token:
                 query.append(("continue", token))
             page = self.request("GET", resource.path(namespace), query=query, verb="list")
-            items.extend(page.get("items") or [])
             metadata = page.get("metadata") or {}
             token = metadata.get("continue") or ""
+            yield page.get("items") or [], str(metadata.get("resourceVersion") or "")
             if not token:
-                return items, str(metadata.get("resourceVersion") or "")
+                return
 
     def watch(
         self,

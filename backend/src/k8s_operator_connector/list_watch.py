@@ -1,9 +1,13 @@
 """List, then watch, one resource in one scope on a background thread, forever.
 
 A dropped stream is resumed from the last resourceVersion; 410 Gone or any error relists
-(with jittered backoff after errors), and the subclass's ``_replace_all`` gets the whole
-list each time, so what it keeps is never missing or counting anything twice. Subclasses
-say what they keep: ``_replace_all`` for a list, ``_apply`` for each watch event.
+(with jittered backoff after errors). A list arrives in pages (``limit``/``continue``, as
+client-go's pager and reflector list): each page reaches the subclass as it arrives
+(``_list_page``), and ``_list_finished`` follows once the last page did, so a subclass can
+show objects early and still replace what it keeps with the whole list, never missing or
+counting anything twice. By default the pages are gathered and handed to ``_replace_all``.
+Subclasses say what they keep: ``_replace_all`` (or the page hooks) for a list, ``_apply``
+for each watch event.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import random
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from k8s_operator_connector.kube_api import KubeApi, KubeApiError, ResourceType
@@ -47,6 +51,7 @@ class ListWatch(ABC):
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._disconnected_since: float | None = clock()
+        self._list_items: list[Mapping[str, Any]] = []  # the pages so far (default page hooks)
         self.relists = 0
         self.resource_label = str(resource)
         self.scope_label = namespace or "all namespaces"
@@ -77,8 +82,18 @@ class ListWatch(ABC):
     def __len__(self) -> int:
         """How many objects (or events) are kept (the cache size metric)."""
 
-    def _list_starting(self) -> None:  # noqa: B027 (optional hook: most subclasses need none)
-        """Called just before each list request (a hook for what the list cannot yet include)."""
+    def _list_starting(self) -> None:
+        """Called before the first page of each list (a hook for what the list cannot yet include)."""
+        self._list_items = []
+
+    def _list_page(self, items: Sequence[Mapping[str, Any]]) -> None:
+        """One page of the list in progress, as it arrives."""
+        self._list_items.extend(items)
+
+    def _list_finished(self) -> None:
+        """The list in progress is complete: every page reached ``_list_page``."""
+        items, self._list_items = self._list_items, []
+        self._replace_all(items)
 
     @abstractmethod
     def _replace_all(self, items: Iterable[Mapping[str, Any]]) -> None:
@@ -92,11 +107,7 @@ class ListWatch(ABC):
         failures = 0
         while not self._stopped.is_set():
             try:
-                self._list_starting()
-                items, resource_version = self._api.list(
-                    self.resource, self.namespace, self._selector, field_selector=self._field_selector
-                )
-                self._replace_all(items)
+                resource_version = self._list()
                 self.relists += 1
                 RELISTS.labels(self.resource_label).inc()
                 self._disconnected_since = None
@@ -113,6 +124,32 @@ class ListWatch(ABC):
             failures += 1
             delay = random.uniform(0, min(_RECONNECT_BACKOFF_CAP_SECONDS, 0.1 * 2**failures))
             self._stopped.wait(delay)
+
+    def _list(self) -> str:
+        """List every object, page by page; returns the resourceVersion to watch from.
+
+        A continue token can expire between pages (410 Expired: the API server compacted the
+        snapshot the pages come from). client-go's pager then falls back to a full list
+        (tools/pager/pager.go, FullListIfExpired); here the paginated list starts again, so a
+        page never holds more than ``limit`` objects in memory.
+        """
+        while True:
+            self._list_starting()
+            resource_version, pages = "", 0
+            try:
+                for items, page_version in self._api.list_pages(
+                    self.resource, self.namespace, self._selector, field_selector=self._field_selector
+                ):
+                    pages += 1
+                    resource_version = page_version
+                    self._list_page(items)
+            except KubeApiError as error:
+                if error.status != 410 or not pages or self._stopped.is_set():
+                    raise
+                logger.info("list of %s expired between pages (410 Expired); listing again", self.resource)
+                continue
+            self._list_finished()
+            return resource_version
 
     def _watch_from(self, resource_version: str) -> None:
         """Follow the watch until 410 Gone (return, to relist) or an error (raise)."""

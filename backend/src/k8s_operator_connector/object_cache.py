@@ -1,9 +1,11 @@
 """A watch-backed cache of the connector's objects of one resource type and scope.
 
 One background thread (``ListWatch``) lists, then watches, and keeps a small
-:class:`Observation` per object (never the object itself). A relist replaces the whole
-cache, so nothing is missed or counted twice. Objects deleted while tracked leave a tombstone
-with their last observation, so a late GetTask still gets the truth.
+:class:`Observation` per object (never the object itself). Listed objects are visible as
+each page of the list arrives; once the last page did, what the list did not hold is gone, so
+a relist replaces the whole cache and nothing is missed or counted twice. Objects deleted
+while tracked leave a tombstone with their last observation, so a late GetTask still gets
+the truth.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,12 +80,28 @@ class ObjectCache(ListWatch):
         # list may predate them, so its absence of them is no deletion. Whatever happens to them
         # later arrives on the watch, which starts from the list's resourceVersion.
         self._recorded_during_list: set[Key] | None = None
+        # What the pages of the list in flight have held so far (None: no list in flight).
+        self._listed: set[Key] | None = None
 
     # -- reads (any thread) ------------------------------------------------------------
 
     def lookup(self, key: Key) -> Tracked | None:
         with self._lock:
             return self._objects.get(key)
+
+    def current(self, key: Key) -> Tracked | None:
+        """The object as the cache knows it, if that is current: the watch is connected, or the
+        list in flight (after a start, or after the watch was cut) has already brought it (or it
+        was recorded since that list began). Otherwise None: ask the API."""
+        with self._lock:
+            tracked = self._objects.get(key)
+            if tracked is None or self._disconnected_since is None:
+                return tracked
+            if (self._listed is not None and key in self._listed) or (
+                self._recorded_during_list is not None and key in self._recorded_during_list
+            ):
+                return tracked
+            return None
 
     def tombstone(self, key: Key) -> Tombstone | None:
         with self._lock:
@@ -144,18 +162,28 @@ class ObjectCache(ListWatch):
     def _list_starting(self) -> None:
         with self._lock:
             self._recorded_during_list = set()
+            self._listed = set()
 
-    def _replace_all(self, items: Iterable[Mapping[str, Any]]) -> None:
+    def _list_page(self, items: Sequence[Mapping[str, Any]]) -> None:
         with self._lock:
-            recorded = self._recorded_during_list or set()
-            self._recorded_during_list = None
-            listed: set[Key] = set()
+            listed = self._listed if self._listed is not None else set()
+            self._listed = listed
             for obj in items:
                 key = _key(obj)
                 listed.add(key)
                 self._store(key, obj)
+
+    def _list_finished(self) -> None:
+        with self._lock:
+            listed, recorded = self._listed or set(), self._recorded_during_list or set()
+            self._listed = self._recorded_during_list = None
             for key in [key for key in self._objects if key not in listed and key not in recorded]:
                 self._bury(key, self._objects.pop(key), by_connector=False)
+
+    def _replace_all(self, items: Iterable[Mapping[str, Any]]) -> None:
+        """A whole list in one page."""
+        self._list_page(list(items))
+        self._list_finished()
 
     def _apply(self, event_type: str, obj: Mapping[str, Any]) -> None:
         key = _key(obj)

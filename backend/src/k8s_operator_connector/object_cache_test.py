@@ -78,3 +78,45 @@ def test_an_object_created_while_the_first_list_is_in_flight_is_not_taken_for_de
     cache._replace_all([job("older")])  # a later list without it: now it really is gone
     assert cache.lookup(("ns", "created-during-list")) is None
     assert cache.tombstone(("ns", "created-during-list")) is not None
+
+
+def test_listed_objects_are_current_page_by_page_and_the_finished_list_buries_the_rest():
+    """A start's first list (or a relist after a cut) shows each page as it arrives: those objects
+    are current at once, objects its pages have not brought yet are not (GetTask asks the API for
+    them instead of waiting). Once the last page arrived, what no page held is gone."""
+    cache = cache_observing(RUNNING, Clock())
+    cache._list_starting()
+    cache._list_page([job("kept"), job("vanished")])
+    cache._list_finished()
+    cache._disconnected_since = 1000.0  # the watch was cut: nothing is current until relisted
+    assert cache.current(("ns", "kept")) is None
+    assert cache.lookup(("ns", "kept")) is not None
+
+    cache._list_starting()
+    cache._list_page([job("kept")])
+    assert cache.current(("ns", "kept")) is not None  # its page arrived
+    assert cache.current(("ns", "vanished")) is None  # not listed yet: ask the API
+    assert cache.lookup(("ns", "vanished")) is not None  # not buried before the list is complete
+    cache.record(job("asked-for"))  # a GET's answer during the list is current as well
+    assert cache.current(("ns", "asked-for")) is not None
+    cache._list_page([job("later-page")])
+    cache._list_finished()
+
+    assert cache.lookup(("ns", "vanished")) is None
+    assert cache.tombstone(("ns", "vanished")) is not None
+    assert cache.lookup(("ns", "asked-for")) is not None  # recorded during the list: not buried
+    assert {key for key in cache._objects} == {("ns", "kept"), ("ns", "asked-for"), ("ns", "later-page")}
+    assert len(cache) == 3  # each object once, however many pages and records brought it
+
+
+def test_a_list_started_again_forgets_the_pages_of_the_abandoned_one():
+    """A continue token that expired (410) restarts the list: only the complete list decides what
+    is gone, and an object a page of the abandoned attempt held but the new list lacks is gone."""
+    cache = cache_observing(RUNNING, Clock())
+    cache._list_starting()
+    cache._list_page([job("a"), job("deleted-between-attempts")])
+    cache._list_starting()  # the attempt that completes
+    cache._list_page([job("a")])
+    cache._list_finished()
+    assert cache.lookup(("ns", "a")) is not None
+    assert cache.lookup(("ns", "deleted-between-attempts")) is None

@@ -1,8 +1,9 @@
 """Readiness and liveness of the connector, from the state of its watches.
 
-Ready once every watch has listed everything once (before that a GetTask may wait for a
-relist). Alive unless a watch has been disconnected longer than ``livenessStaleSeconds``:
-the kubelet then restarts the process, which relists with a fresh client.
+Ready once every watch has listed everything once (before that, a GetTask for an object
+the list has not brought yet costs a GET). Alive unless a watch has been disconnected
+longer than ``livenessStaleSeconds``: the kubelet then restarts the process, which relists
+with a fresh client.
 """
 
 from __future__ import annotations

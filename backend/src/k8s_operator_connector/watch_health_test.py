@@ -69,7 +69,7 @@ class ScriptedApi:
         self.listed = threading.Event()
         self.streams: queue.Queue[Exception | None] = queue.Queue()
 
-    def list(self, *args: Any, **kwargs: Any) -> tuple[list[dict[str, Any]], str]:
+    def list_pages(self, *args: Any, **kwargs: Any) -> Iterator[tuple[list[dict[str, Any]], str]]:
         if self.failing:
             self.failed_lists += 1
             if self.failed_lists >= 2:  # the first failure has been recorded by then
@@ -77,7 +77,7 @@ class ScriptedApi:
             raise KubeApiError(503, "ServiceUnavailable", "injected")
         self.lists += 1
         self.listed.set()
-        return [], "1"
+        yield [], "1"
 
     def watch(self, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         cut = self.streams.get(timeout=30)
