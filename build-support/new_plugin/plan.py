@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,8 +11,6 @@ from new_plugin.edits import EditError, insert_above_marker, insert_all_names, i
 from new_plugin.names import PluginNames
 
 TEMPLATES = Path(__file__).parent / "templates"
-SETTINGS = "backend/src/k8s_operator_connector/settings.py"
-PLUGIN_REGISTRY = "backend/src/k8s_operator_connector/plugins/__init__.py"
 SDK_INIT = "sdk/src/flytekitplugins/k8s_operator/__init__.py"
 SDK_DIR = "sdk/src/flytekitplugins/k8s_operator"
 PLUGINS_DIR = "backend/src/k8s_operator_connector/plugins"
@@ -25,7 +22,6 @@ FLYTE_CONFIGS = (
     "operator_bundle/config/flyte/sandbox/configmap.yaml",
     "operator_bundle/config/flyte/binary/configmap.yaml",
 )
-CONNECTOR_CONFIG = "operator_bundle/config/connector/connector.yaml"
 CONNECTOR_ROLE = "operator_bundle/config/rbac/connector_role.yaml"
 
 
@@ -64,15 +60,6 @@ def render(template: str, names: PluginNames, **extra: str) -> str:
 def sorted_from_imports(lines: list[str]) -> str:
     """``from X import Y`` lines in the order ruff's isort wants within one section."""
     return "\n".join(sorted(lines, key=lambda line: line.split()[1].lower()))
-
-
-def _registered_task_types(settings_text: str) -> list[str]:
-    for node in ast.parse(settings_text).body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(target, ast.Name) and target.id == "ALL_TASK_TYPES" for target in node.targets
-        ):
-            return [e.value for e in ast.walk(node.value) if isinstance(e, ast.Constant) and isinstance(e.value, str)]
-    return []
 
 
 def _new_files(names: PluginNames, root: Path) -> dict[str, tuple[str, str]]:
@@ -162,26 +149,6 @@ def _edits(names: PluginNames) -> dict[str, list[tuple[str, Callable[[str, str],
                 lambda text, path: insert_above_marker(text, "new-plugin: proto targets", [f'"{n.proto_dir}",'], path),
             )
         ],
-        SETTINGS: [
-            (
-                f"ALL_TASK_TYPES += {n.name!r}",
-                lambda text, path: insert_above_marker(text, "new-plugin: task types", [f'"{n.name}",'], path),
-            )
-        ],
-        PLUGIN_REGISTRY: [
-            (
-                f"import {n.camel}Plugin",
-                lambda text, path: insert_import(
-                    text, f"k8s_operator_connector.plugins.{n.name}", [f"{n.camel}Plugin"], path
-                ),
-            ),
-            (
-                f"available_plugins() += {n.camel}Plugin()",
-                lambda text, path: insert_above_marker(
-                    text, "new-plugin: registrations", [f"{n.camel}Plugin(),"], path
-                ),
-            ),
-        ],
         SDK_INIT: [
             (
                 f"import and export {n.camel}, {n.camel}Task",
@@ -190,12 +157,6 @@ def _edits(names: PluginNames) -> dict[str, list[tuple[str, Callable[[str, str],
                     [n.camel, f"{n.camel}Task"],
                     path,
                 ),
-            )
-        ],
-        CONNECTOR_CONFIG: [
-            (
-                f"taskTypes += {n.name}",
-                lambda text, path: insert_above_marker(text, "new-plugin: task types", [f"- {n.name}"], path),
             )
         ],
         CONNECTOR_ROLE: [
@@ -214,9 +175,6 @@ def plan_plugin(names: PluginNames, root: Path) -> Plan:
     """Every file the plugin writes, with its content; RefusedError lists all clashes and broken markers."""
     problems: list[str] = []
     plan = Plan()
-    settings_path = root / SETTINGS
-    if settings_path.is_file() and names.name in _registered_task_types(settings_path.read_text()):
-        problems.append(f"task type {names.name!r} is already registered ({SETTINGS} ALL_TASK_TYPES)")
     for existing in (f"{PLUGINS_DIR}/{names.name}.py", f"{SDK_DIR}/{names.name}.py", names.proto_dir):
         if (root / existing).exists():
             problems.append(f"{existing} already exists: a plugin named {names.name!r} is there")

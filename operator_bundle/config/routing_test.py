@@ -42,7 +42,7 @@ from flytekit.extend.backend.base_connector import ConnectorRegistry
 
 from k8s_operator_connector.conftest import signer_for_tests
 from k8s_operator_connector.connector import OperatorConnector
-from k8s_operator_connector.plugins import available_plugins
+from k8s_operator_connector.plugin_registry import enabled_plugins, registered_plugins
 from k8s_operator_connector.runtime import ConnectorRuntime
 from k8s_operator_connector.settings import parse_settings
 
@@ -191,7 +191,6 @@ def list_agents() -> Iterator[ListAgents]:
     from flytekit.sensor.sensor_engine import SensorEngine
 
     settings = parse_settings(yaml.safe_load((CONFIG_DIR / "connector" / "connector.yaml").read_text()))
-    plugins = available_plugins()
     answers = {}
     saved = ConnectorRegistry._REGISTRY, ConnectorRegistry._METADATA
     try:
@@ -199,8 +198,8 @@ def list_agents() -> Iterator[ListAgents]:
             (
                 OUR_ENDPOINT,
                 [
-                    OperatorConnector(plugins[t], ConnectorRuntime(settings, signer=signer_for_tests()))
-                    for t in settings.task_types
+                    OperatorConnector(plugin, ConnectorRuntime(settings, signer=signer_for_tests()))
+                    for plugin in enabled_plugins(settings)
                 ],
             ),
             # flyteconnector's image serves at least flytekit's own connectors.
@@ -217,7 +216,7 @@ def list_agents() -> Iterator[ListAgents]:
 
 @pytest.fixture(scope="module")
 def ours() -> list[tuple[str, int]]:
-    return [(plugin.task_type, plugin.task_type_version) for plugin in available_plugins().values()]
+    return [(plugin.task_type, plugin.task_type_version) for plugin in registered_plugins().values()]
 
 
 def _agents_categories(agents: list[Agent]) -> list[tuple[str, int]]:

@@ -26,11 +26,6 @@ from k8s_operator_connector.settings_reader import SettingsReader as _Reader
 from k8s_operator_connector.task_policy import TaskPolicySettings, parse_task_policy
 
 CONFIG_ENV = "K8S_OPERATOR_CONNECTOR_CONFIG"
-ALL_TASK_TYPES = (
-    "parallel_job",
-    "custom_resource",
-    # new-plugin: task types (`./pants run build-support:new-plugin` adds entries above this line)
-)
 LOG_LINK_PHASES = ("pending", "running", "succeeded", "failed")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -94,7 +89,8 @@ class ConnectorSettings:
     api: ApiSettings = field(default_factory=ApiSettings)
     log_links: tuple[LogLinkTemplate, ...] = ()
     custom_resource: CustomResourceSettings = field(default_factory=CustomResourceSettings)
-    task_types: tuple[str, ...] = ALL_TASK_TYPES
+    # The task types to serve (checked against the plugin registry at start); None: every registered one.
+    task_types: tuple[str, ...] | None = None
     pod_defaults: PodDefaults = field(default_factory=PodDefaults)  # Flyte's k8s plugin keys
     meta_signing: MetaSigningSettings = field(default_factory=MetaSigningSettings)
     task_policy: TaskPolicySettings = field(default_factory=TaskPolicySettings)
@@ -166,10 +162,7 @@ def parse_settings(document: Any) -> ConnectorSettings:
     root = _Reader(document, "")
     namespaces = tuple(_namespace(root, "namespaces", n) for n in root.strings("namespaces", ()))
     default_namespace = _namespace(root, "defaultNamespace", root.get("defaultNamespace", str, "default"))
-    task_types = root.strings("taskTypes", ALL_TASK_TYPES)
-    for task_type in task_types:
-        if task_type not in ALL_TASK_TYPES:
-            raise SettingsError(f"taskTypes has {task_type!r}; allowed: {', '.join(ALL_TASK_TYPES)}")
+    task_types = root.strings("taskTypes", ()) if root.get("taskTypes", list, None) is not None else None
     custom = root.child("customResource")
     custom_settings = CustomResourceSettings(
         allowed_kinds=tuple(_allowed_kind(item) for item in custom.items("allowedKinds")),

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from k8s_operator_connector.settings import ALL_TASK_TYPES, CONFIG_ENV, SettingsError, load_settings, parse_settings
+from k8s_operator_connector.settings import CONFIG_ENV, SettingsError, load_settings, parse_settings
 
 FULL = """
 namespaces: [flytesnacks-development]
@@ -24,9 +24,7 @@ taskTypes: [parallel_job]
 
 def test_defaults_without_a_file():
     settings = load_settings({})
-    # Every task type the backend has a plugin for (generated plugins add theirs after these).
-    assert settings.task_types == ALL_TASK_TYPES
-    assert ALL_TASK_TYPES[:2] == ("parallel_job", "custom_resource")
+    assert settings.task_types is None  # every task type the plugin registry has a plugin for
     assert settings.custom_resource.allowed_kinds == ()
     assert settings.finished_retention_seconds == 600
     assert settings.liveness_stale_seconds == 600
@@ -52,7 +50,8 @@ def test_a_full_file(tmp_path):
         ({"api": {"qps": "fast"}}, "api.qps must be int or float"),
         ({"api": {"burst": 0}}, "api.burst must be >= 1"),
         ({"namespaces": ["Not_A_Namespace"]}, "namespaces must be a DNS-1123 label"),
-        ({"taskTypes": ["spark"]}, "taskTypes has 'spark'"),
+        ({"taskTypes": "parallel_job"}, "taskTypes must be list, got 'parallel_job'"),
+        ({"taskTypes": [""]}, "taskTypes[0] must be a non-empty string"),
         (
             {"logLinks": [{"name": "x", "template": "{{ .pod }}"}]},
             "logLinks[0].template (log link 'x'): {{ .pod }} is not a known variable",

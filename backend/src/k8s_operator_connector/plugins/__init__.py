@@ -1,21 +1,18 @@
-"""Operator plugins: one module per operator (see docs/writing-a-plugin.md).
+"""Operator plugins: one module per operator, each ending with ``register(ItsPlugin())``.
 
-:func:`available_plugins` lists them without side effects (``connectors`` registers them with
-flytekit on import). ``./pants run build-support:new-plugin`` adds generated plugins here.
+Adding a module here is all it takes: :mod:`k8s_operator_connector.plugin_registry` imports
+every module of this package (not ``*_test``, not ``_private`` helpers) and ``connectors``
+registers one flytekit connector per plugin (see docs/writing-a-plugin.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from k8s_operator_connector.plugin import OperatorPlugin
-from k8s_operator_connector.plugins.custom_resource import CustomResourcePlugin
-from k8s_operator_connector.plugins.parallel_job import ParallelJobPlugin
+from k8s_operator_connector.plugin_registry import registered_plugins
 
 
-def available_plugins() -> dict[str, OperatorPlugin]:
-    """One instance of every plugin, by the task type it serves."""
-    plugins: list[OperatorPlugin] = [
-        ParallelJobPlugin(),
-        CustomResourcePlugin(),
-        # new-plugin: registrations (`./pants run build-support:new-plugin` adds plugins above this line)
-    ]
-    return {plugin.task_type: plugin for plugin in plugins}
+def available_plugins() -> Mapping[str, OperatorPlugin]:
+    """Every registered plugin by the task type it serves (``plugin_registry.registered_plugins``)."""
+    return registered_plugins()

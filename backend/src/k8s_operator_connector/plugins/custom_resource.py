@@ -35,6 +35,7 @@ from flytekitplugins.k8s_operator.manifest import PLACEHOLDER_RE, ManifestError,
 from k8s_operator_connector.kube_api import ResourceType
 from k8s_operator_connector.object_cache import created_at
 from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
+from k8s_operator_connector.plugin_registry import register
 from k8s_operator_connector.settings import AllowedKind, ConnectorSettings
 
 _ANNOTATION_PREFIX = "custom-resource.flyte-k8s-operator.flyte.org/"
@@ -224,3 +225,6 @@ class CustomResourcePlugin(OperatorPlugin):
         else:
             later = Observation.of(TaskExecution.RUNNING, f"{message} ({'; '.join(str(m) for m in missing)})")
         return dataclasses.replace(running, until=created + grace, later=later)
+
+
+register(CustomResourcePlugin())

@@ -21,6 +21,7 @@ from flytekitplugins.k8s_operator.constants import (
 )
 from k8s_operator_connector.kube_api import ResourceType
 from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
+from k8s_operator_connector.plugin_registry import register
 from k8s_operator_connector.pod_template import worker_pod_template
 from k8s_operator_connector.settings import ConnectorSettings
 
@@ -171,3 +172,6 @@ class ParallelJobPlugin(OperatorPlugin):
 
     def watch_resources(self, settings: ConnectorSettings) -> list[ResourceType]:
         return [PARALLEL_JOB]
+
+
+register(ParallelJobPlugin())
