@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from k8s_operator_connector.meta_signing import MetaSigningSettings
+from k8s_operator_connector.plugin_registry import enabled_plugins
 from k8s_operator_connector.pod_security import PodSecuritySettings
 from k8s_operator_connector.settings import (
-    ALL_TASK_TYPES,
     CONFIG_ENV,
     AllowedKind,
     ApiSettings,
@@ -126,7 +126,7 @@ def test_defaults() -> None:
     assert (settings.stale_after_seconds, settings.liveness_stale_seconds, settings.max_log_links) == (300, 600, 8)
     assert settings.api == ApiSettings(50.0, 100, 30.0, 5, "", "")
     assert settings.custom_resource == CustomResourceSettings((), 65536)
-    assert settings.task_types == ALL_TASK_TYPES
+    assert settings.task_types is None  # every plugin the registry has
     assert settings.watches_namespace("anything")
 
 
@@ -319,11 +319,13 @@ def test_allowed_kinds_need_version_kind_and_plural(kind: dict[str, str], valid:
 
 
 def test_task_types_are_checked_against_the_plugins() -> None:
-    assert parse_settings({"taskTypes": list(ALL_TASK_TYPES)}).task_types == ALL_TASK_TYPES
+    both = ("parallel_job", "custom_resource")
+    assert parse_settings({"taskTypes": list(both)}).task_types == both
     assert parse_settings({"taskTypes": []}).task_types == ()
-    message = f"taskTypes has 'Parallel_Job'; allowed: {', '.join(ALL_TASK_TYPES)}"
+    assert parse_settings({"taskTypes": None}).task_types is None
+    message = "taskTypes has 'Parallel_Job'; registered plugins serve: custom_resource, parallel_job"
     with pytest.raises(SettingsError, match=re.escape(message)):
-        parse_settings({"taskTypes": ["parallel_job", "Parallel_Job"]})
+        enabled_plugins(parse_settings({"taskTypes": ["parallel_job", "Parallel_Job"]}))
 
 
 @pytest.mark.parametrize(
