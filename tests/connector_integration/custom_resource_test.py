@@ -23,9 +23,9 @@ JOB = {
 def template(manifest):
     custom = {
         "manifest": manifest,
-        "successCondition": "status.succeeded >= 2",
-        "failureCondition": "status.conditions[type=Failed].status == True",
-        "progressTemplate": "{status.succeeded}/{spec.completions} completions",
+        "successCondition": "object.status.succeeded >= 2",
+        "failureCondition": "object.status.conditions.exists(c, c.type == 'Failed' && c.status == 'True')",
+        "progressTemplate": "{object.status.succeeded}/{object.spec.completions} completions",
     }
     return make_template(task_type="custom_resource", custom=custom, with_container=False)
 
@@ -75,10 +75,10 @@ def test_refused_manifests_create_nothing(harness: Harness, manifest, message):
 
 
 def test_a_misspelled_condition_path_ends_the_task_naming_the_path(harness: Harness, monkeypatch):
-    """Issue 17: `status.condition[...]` (for `conditions`) on a Job that completed and will not change
+    """Issue 17: `object.status.condition` (for `conditions`) on a Job that completed and will not change
     again: GetTask fails it once the grace period has passed, naming the path and the nearest key."""
     monkeypatch.setattr(harness.custom_resource.plugin, "missing_path_grace_seconds", 2.0)
-    typo = {**template(JOB).custom, "successCondition": "status.condition[type=Complete].status == True"}
+    typo = {**template(JOB).custom, "successCondition": "object.status.condition.exists(c, c.type == 'Complete' && c.status == 'True')"}
     meta = harness.create(
         template=make_template(task_type="custom_resource", custom=typo, with_container=False),
         plugin="custom_resource",
@@ -88,6 +88,6 @@ def test_a_misspelled_condition_path_ends_the_task_naming_the_path(harness: Harn
     harness.api.patch("jobs.batch", meta.name, {"status": status}, NAMESPACE, subresource="status")
     failed = harness.wait_for_phase(meta, TaskExecution.FAILED, plugin="custom_resource")
     assert failed.message.startswith(
-        "condition path status.condition does not exist on the Job 2s after it was created"
+        "condition path object.status.condition does not exist on the Job 2s after it was created"
     )
-    assert "nearest existing: status.conditions" in failed.message
+    assert "nearest existing: object.status.conditions" in failed.message

@@ -69,6 +69,6 @@ def test_archive_holds_the_operator_task_templates(tmp_path: Path) -> None:
     custom = json_format.ParseDict(json_format.MessageToDict(report.custom), CustomResourceTask())
     manifest = json_format.MessageToDict(custom.manifest)
     assert (manifest["apiVersion"], manifest["kind"]) == ("batch/v1", "Job")
-    assert custom.success_condition == "status.conditions[type=Complete].status == True"
-    assert custom.failure_condition == "status.conditions[type=Failed].status == True"
-    assert custom.progress_template == "report Job: {status.succeeded}/{spec.completions} pods succeeded"
+    assert custom.success_condition == "object.status.conditions.exists(c, c.type == 'Complete' && c.status == 'True')"
+    assert custom.failure_condition == "object.status.conditions.exists(c, c.type == 'Failed' && c.status == 'True')"
+    assert custom.progress_template == "report Job: {object.status.succeeded}/{object.spec.completions} pods succeeded"

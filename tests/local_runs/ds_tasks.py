@@ -76,8 +76,8 @@ sleepy_job = CustomResourceTask(
             },
         },
     },
-    success_condition="status.conditions[type=Complete].status == True",
-    failure_condition="status.conditions[type=Failed].status == True",
+    success_condition="object.status.conditions.exists(c, c.type == 'Complete' && c.status == 'True')",
+    failure_condition="object.status.conditions.exists(c, c.type == 'Failed' && c.status == 'True')",
     metadata=TaskMetadata(timeout=timedelta(seconds=3)),
 )
 

@@ -304,7 +304,7 @@ CREATE_ATTACKS = [
          task_type="custom_resource", execution=ex, with_container=False,
          custom={"manifest": {"apiVersion": "batch/v1", "kind": "Job", "spec": {"template": {"spec": {
              "hostPID": True, "restartPolicy": "Never", "containers": [privileged_container()]}}}},
-             "successCondition": "status.succeeded >= 1"}),
+             "successCondition": "object.status.succeeded >= 1"}),
      ["spec.template.spec.hostPID: must not be true", "spec.template.spec.containers[0].securityContext.privileged"]),
 ]  # fmt: skip
 

@@ -27,7 +27,7 @@ JOB_MANIFEST = {
 
 
 def custom_resource(manifest: dict, **extra: str) -> dict:
-    return {"manifest": manifest, "successCondition": "status.succeeded >= 1", **extra}
+    return {"manifest": manifest, "successCondition": "object.status.succeeded >= 1", **extra}
 
 
 def assert_still_serving(served: Served, execution: str) -> None:
@@ -102,7 +102,7 @@ CASES = [
     (
         "bad-condition",
         "custom_resource",
-        custom_resource(JOB_MANIFEST, successCondition="status.succeeded >>> 1"),
+        custom_resource(JOB_MANIFEST, successCondition="object.status.succeeded >>> 1"),
         None,
         "custom.success_condition",
         "",

@@ -82,7 +82,7 @@ custom_resource_customs = st.fixed_dictionaries(
     {},
     optional={
         "manifest": st.one_of(manifests, json_values),
-        "successCondition": st.one_of(st.text(max_size=40), st.sampled_from(["status.succeeded >= 1", "a == b"])),
+        "successCondition": st.one_of(st.text(max_size=40), st.sampled_from(["object.status.succeeded >= 1", "a == b"])),
         "failureCondition": st.text(max_size=40),
         "progressTemplate": st.text(max_size=40),
     },

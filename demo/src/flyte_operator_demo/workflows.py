@@ -88,9 +88,9 @@ report = CustomResourceTask(
                   command: ["sh", "-c"]
                   args: ["echo 'the sum of squares below {{ inputs.n }} is {{ inputs.total }}'"]
     """,
-    success_condition="status.conditions[type=Complete].status == True",
-    failure_condition="status.conditions[type=Failed].status == True",
-    progress_template="report Job: {status.succeeded}/{spec.completions} pods succeeded",
+    success_condition="object.status.conditions.exists(c, c.type == 'Complete' && c.status == 'True')",
+    failure_condition="object.status.conditions.exists(c, c.type == 'Failed' && c.status == 'True')",
+    progress_template="report Job: {object.status.succeeded}/{object.spec.completions} pods succeeded",
     inputs=kwtypes(n=int, total=int),
 )
 

@@ -26,6 +26,7 @@ from flytekitplugins.k8s_operator.conditions import (
     Condition,
     ConditionError,
     ProgressTemplate,
+    bind,
     find_missing,
     parse_condition,
     parse_progress_template,
@@ -191,13 +192,15 @@ class CustomResourcePlugin(OperatorPlugin):
             failure_text = annotations.get(FAILURE_ANNOTATION, "")
             failure = _condition(failure_text, "failure_condition") if failure_text else None
             progress_text = annotations.get(PROGRESS_ANNOTATION, "")
-            progress = _progress(progress_text).render(obj) if progress_text else ""
+            template = _progress(progress_text) if progress_text else None
         except ConditionError as error:
             return Observation.of(TaskExecution.FAILED, f"the object's condition annotations are invalid: {error}")
-        if failure is not None and failure.evaluate(obj):
+        bound = bind(obj)
+        progress = template.render(bound) if template is not None else ""
+        if failure is not None and failure.holds(bound)[0]:
             detail = f" ({progress})" if progress else ""
             return Observation.of(TaskExecution.RETRYABLE_FAILED, f"failure condition met: {failure}{detail}")
-        if success.evaluate(obj):
+        if success.holds(bound)[0]:
             return Observation.of(TaskExecution.SUCCEEDED, progress or f"success condition met: {success}")
         return self._waiting(obj, progress or f"waiting for: {success}", success, failure)
 
@@ -208,7 +211,7 @@ class CustomResourcePlugin(OperatorPlugin):
         that does not exist is named in the message with the nearest existing keys, and one that is
         a near miss of an existing key (a typo no object will ever write) fails the task."""
         running = Observation.of(TaskExecution.RUNNING, message)
-        paths = [*success.parsed_paths, *(failure.parsed_paths if failure is not None else ())]
+        paths = [*success.paths, *(failure.paths if failure is not None else ())]
         missing = list({str(m): m for m in (find_missing(obj, path) for path in paths) if m is not None}.values())
         created = created_at(obj)
         if not missing or not created:

@@ -22,7 +22,7 @@ JOB_MANIFEST = {
 }
 
 
-def custom(manifest=None, success="status.succeeded >= 1", failure="status.failed > 0", progress=""):
+def custom(manifest=None, success="object.status.succeeded >= 1", failure="object.status.failed > 0", progress=""):
     value = {"manifest": manifest or JOB_MANIFEST, "successCondition": success, "failureCondition": failure}
     if progress:
         value["progressTemplate"] = progress
@@ -41,7 +41,7 @@ def test_builds_the_manifest_with_typed_substitution_and_integral_numbers():
     assert spec["completions"] == 3  # a whole-string placeholder keeps the input's type
     assert spec["parallelism"] == 2 and isinstance(spec["parallelism"], int)  # Struct's 2.0 turned back
     assert spec["template"]["spec"]["containers"][0]["args"] == ["echo", "hi!"]
-    assert built.manifest["metadata"]["annotations"][SUCCESS_ANNOTATION] == "status.succeeded >= 1"
+    assert built.manifest["metadata"]["annotations"][SUCCESS_ANNOTATION] == "object.status.succeeded >= 1"
 
 
 @pytest.mark.parametrize(
@@ -71,18 +71,18 @@ def test_input_problems_name_the_input():
 def test_bad_conditions_and_oversized_manifests_are_refused():
     inputs = LiteralMap({"n": int_literal(1), "word": str_literal("x")})
     with pytest.raises(InvalidTaskError, match="custom.success_condition"):
-        build(inputs=inputs, success="status.phase ==")
+        build(inputs=inputs, success="object.status.phase ==")
     small = ConnectorSettings(custom_resource=CustomResourceSettings(allowed_kinds=(JOBS,), max_manifest_bytes=100))
     with pytest.raises(InvalidTaskError, match="maxManifestBytes"):
         build(settings=small, inputs=inputs)
 
 
-def live(status, progress="{status.succeeded}/{spec.completions} done"):
+def live(status, progress="{object.status.succeeded}/{object.spec.completions} done"):
     return {
         "metadata": {
             "annotations": {
-                SUCCESS_ANNOTATION: "status.succeeded >= 2",
-                "custom-resource.flyte-k8s-operator.flyte.org/failure-condition": "status.failed > 0",
+                SUCCESS_ANNOTATION: "object.status.succeeded >= 2",
+                "custom-resource.flyte-k8s-operator.flyte.org/failure-condition": "object.status.failed > 0",
                 "custom-resource.flyte-k8s-operator.flyte.org/progress-template": progress,
             }
         },
@@ -106,7 +106,7 @@ def test_observe_reports_broken_annotations_instead_of_raising():
     assert plugin.observe(obj).phase == TaskExecution.FAILED
 
 
-def _typo_job(status, condition="status.condition[type=Complete].status == True"):
+def _typo_job(status, condition="object.status.condition.exists(c, c.type == 'Complete' && c.status == 'True')"):
     return {
         "kind": "Job",
         "metadata": {"creationTimestamp": "2030-01-01T00:00:00Z", "annotations": {SUCCESS_ANNOTATION: condition}},
@@ -122,29 +122,40 @@ def test_a_misspelled_condition_path_fails_the_task_after_the_grace_period():
     done = _typo_job({"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1})
     observation = plugin.observe(done)
     assert observation.at(CREATED + 1).phase == TaskExecution.RUNNING
-    assert observation.at(CREATED + 1).message == "waiting for: status.condition[type=Complete].status == True"
+    assert (
+        observation.at(CREATED + 1).message
+        == "waiting for: object.status.condition.exists(c, c.type == 'Complete' && c.status == 'True')"
+    )
     ended = observation.at(CREATED + plugin.missing_path_grace_seconds)
     assert ended.phase == TaskExecution.FAILED
     assert ended.message == (
-        "condition path status.condition does not exist on the Job 60s after it was created; "
-        "nearest existing: status.conditions. Fix the task's condition"
+        "condition path object.status.condition does not exist on the Job 60s after it was created; "
+        "nearest existing: object.status.conditions. Fix the task's condition"
     )
 
 
 def test_a_path_not_written_yet_is_named_after_the_grace_period_but_does_not_fail():
-    running = plugin.observe(_typo_job({"active": 1, "startTime": "x"}, "status.phase == Succeeded"))
-    assert running.at(CREATED + 1).message == "waiting for: status.phase == Succeeded"
+    running = plugin.observe(_typo_job({"active": 1, "startTime": "x"}, "object.status.phase == 'Succeeded'"))
+    assert running.at(CREATED + 1).message == "waiting for: object.status.phase == 'Succeeded'"
     later = running.at(CREATED + 120)
     assert later.phase == TaskExecution.RUNNING
-    assert later.message == "waiting for: status.phase == Succeeded (status.phase does not exist on the object)"
+    assert (
+        later.message
+        == "waiting for: object.status.phase == 'Succeeded' (object.status.phase does not exist on the object)"
+    )
 
 
 def test_existing_paths_and_objects_without_a_creation_time_change_nothing():
-    job = _typo_job({"conditions": []}, "status.conditions[type=Complete].status == True")
+    job = _typo_job(
+        {"conditions": []}, "object.status.conditions.exists(c, c.type == 'Complete' && c.status == 'True')"
+    )
     assert (
-        plugin.observe(job).at(CREATED + 1e6).message == "waiting for: status.conditions[type=Complete].status == True"
+        plugin.observe(job).at(CREATED + 1e6).message
+        == "waiting for: object.status.conditions.exists(c, c.type == 'Complete' && c.status == 'True')"
     )
     del job["metadata"]["creationTimestamp"]
     job["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
-    job["metadata"]["annotations"][SUCCESS_ANNOTATION] = "status.condition[type=Complete].status == True"
+    job["metadata"]["annotations"][SUCCESS_ANNOTATION] = (
+        "object.status.condition.exists(c, c.type == 'Complete' && c.status == 'True')"
+    )
     assert plugin.observe(job).at(CREATED + 1e6).phase == TaskExecution.RUNNING

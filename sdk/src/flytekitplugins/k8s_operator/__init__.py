@@ -11,7 +11,7 @@ Two task kinds:
   whose outputs become the task's outputs.
 * :class:`CustomResourceTask`: any custom resource the connector admits, created from a
   manifest template and watched until a success or failure condition holds (see
-  :mod:`flytekitplugins.k8s_operator.conditions` for the condition language).
+  :mod:`flytekitplugins.k8s_operator.conditions` for the CEL conditions).
 
 Local executions go through the connector; ``FLYTE_K8S_OPERATOR_LOCAL_MODE=function`` runs
 ParallelJob functions in-process instead.

@@ -36,12 +36,16 @@ spec:
           args: ["sh", "-c", "echo counting to {{ inputs.n }} for {{inputs.team}}"]
 """
 
+SUCCESS = (
+    "object.status.succeeded >= 1 && object.status.conditions.exists(c, c.type == 'Complete' && c.status == 'True')"
+)
+
 count_to = CustomResourceTask(
     name="count_to",
     manifest=JOB_YAML,
-    success_condition="status.succeeded >= 1 && status.conditions[type=Complete].status == True",
-    failure_condition="status.conditions[type=Failed].status == True",
-    progress_template="{status.succeeded}/{spec.completions} done",
+    success_condition=SUCCESS,
+    failure_condition="object.status.conditions.exists(c, c.type == 'Failed' && c.status == 'True')",
+    progress_template="{object.status.succeeded}/{object.spec.completions} done",
     inputs=kwtypes(n=int, team=str),
 )
 
@@ -70,9 +74,9 @@ def test_golden_template(
 def test_custom_round_trips_and_renders(serialize: Callable[[Any], dict[str, Any]]) -> None:
     custom = serialize(count_to)["custom"]
     message = json_format.ParseDict(custom, custom_resource_pb2.CustomResourceTask())
-    assert message.success_condition == "status.succeeded >= 1 && status.conditions[type=Complete].status == True"
-    assert message.failure_condition == "status.conditions[type=Failed].status == True"
-    assert message.progress_template == "{status.succeeded}/{spec.completions} done"
+    assert message.success_condition == SUCCESS
+    assert message.failure_condition == "object.status.conditions.exists(c, c.type == 'Failed' && c.status == 'True')"
+    assert message.progress_template == "{object.status.succeeded}/{object.spec.completions} done"
     manifest = json_format.MessageToDict(message.manifest)
     assert manifest["spec"]["backoffLimit"] == 0.0  # a Struct keeps every number as a double
     rendered = render_manifest(manifest, {"n": 3, "team": "ml"})
@@ -85,11 +89,11 @@ def test_custom_round_trips_and_renders(serialize: Callable[[Any], dict[str, Any
 
 
 def test_manifest_as_mapping_and_optional_fields(serialize: Callable[[Any], dict[str, Any]]) -> None:
-    task = CustomResourceTask(name="widget", manifest=_manifest(), success_condition="status.ready")
+    task = CustomResourceTask(name="widget", manifest=_manifest(), success_condition="object.status.ready")
     custom = serialize(task)["custom"]
     assert custom == {
         "manifest": {"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"size": 1.0}},
-        "successCondition": "status.ready",
+        "successCondition": "object.status.ready",
     }
 
 
@@ -126,20 +130,27 @@ def test_manifest_as_mapping_and_optional_fields(serialize: Callable[[Any], dict
 )
 def test_invalid_manifests_are_rejected_at_declaration(manifest: Any, message: str) -> None:
     with pytest.raises(ManifestError, match=r"CustomResourceTask 'bad': " + message):
-        CustomResourceTask(name="bad", manifest=manifest, success_condition="status.ok", inputs=kwtypes(n=int))
+        CustomResourceTask(name="bad", manifest=manifest, success_condition="object.status.ok", inputs=kwtypes(n=int))
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"success_condition": ""}, r"bad.success_condition: expected a condition"),
-        ({"success_condition": "status.phase = Done"}, r"bad.success_condition: expected an operator"),
-        ({"failure_condition": "status.phase == "}, r"bad.failure_condition: expected a value .* at position 16"),
-        ({"progress_template": "{status.x"}, r"bad.progress_template: expected '}' to close the reference"),
+        ({"success_condition": ""}, r"bad.success_condition: expected a CEL expression"),
+        (
+            {"success_condition": "object.status.phase = 'Done'"},
+            r"bad.success_condition: CEL syntax error at position 20",
+        ),
+        ({"failure_condition": "object.status.phase == "}, r"bad.failure_condition: CEL syntax error at position 20"),
+        (
+            {"failure_condition": "status.phase == 'Failed'"},
+            r"bad.failure_condition: unknown name 'status' .* at position 0",
+        ),
+        ({"progress_template": "{object.status.x"}, r"bad.progress_template: expected '}' to close the reference"),
     ],
 )
 def test_invalid_conditions_are_rejected_at_declaration(kwargs: dict[str, str], message: str) -> None:
-    arguments: dict[str, Any] = {"success_condition": "status.ok", **kwargs}
+    arguments: dict[str, Any] = {"success_condition": "object.status.ok", **kwargs}
     with pytest.raises(ConditionError, match=message):
         CustomResourceTask(name="bad", manifest=_manifest(), **arguments)
 
@@ -149,7 +160,9 @@ def test_inputs_must_be_primitive() -> None:
         ValueError,
         match=r"input 'items' has type list\[int\]; manifest placeholders render str, int, float, bool and datetime",
     ):
-        CustomResourceTask(name="bad", manifest=_manifest(), success_condition="status.ok", inputs={"items": list[int]})
+        CustomResourceTask(
+            name="bad", manifest=_manifest(), success_condition="object.status.ok", inputs={"items": list[int]}
+        )
 
 
 class _FakeConnector(AsyncConnectorBase):

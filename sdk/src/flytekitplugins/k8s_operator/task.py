@@ -304,9 +304,9 @@ class CustomResourceConfig:
 
     Attributes:
         manifest: The object to create, with ``{{ inputs.NAME }}`` placeholders in string values.
-        success_condition: When the object has succeeded, e.g. ``status.phase == Succeeded``.
-        failure_condition: When it has failed; empty: never (only the timeout ends it).
-        progress_template: Optional text shown while running, e.g. ``"{status.succeeded} done"``.
+        success_condition: When the object has succeeded (CEL), e.g. ``object.status.phase == 'Succeeded'``.
+        failure_condition: When it has failed; None: never (only the timeout ends it).
+        progress_template: Optional text shown while running, e.g. ``"{object.status.succeeded} done"``.
     """
 
     manifest: Mapping[str, Any]
@@ -348,9 +348,9 @@ class CustomResourceTask(_ConnectorExecution, PythonTask[CustomResourceConfig]):
                           image: busybox:1.36
                           args: ["echo", "counting to {{ inputs.n }}"]
             ''',
-            success_condition="status.conditions[type=Complete].status == True",
-            failure_condition="status.conditions[type=Failed].status == True",
-            progress_template="{status.succeeded}/{spec.completions} done",
+            success_condition="object.status.conditions.exists(c, c.type == 'Complete' && c.status == 'True')",
+            failure_condition="object.status.conditions.exists(c, c.type == 'Failed' && c.status == 'True')",
+            progress_template="{object.status.succeeded}/{object.spec.completions} done",
             inputs=kwtypes(n=int),
         )
 
@@ -359,9 +359,10 @@ class CustomResourceTask(_ConnectorExecution, PythonTask[CustomResourceConfig]):
         manifest: A mapping or a YAML string: ``apiVersion`` and ``kind`` required,
             ``metadata.name``/``namespace``/``generateName`` forbidden, ``{{ inputs.NAME }}``
             placeholders (declared inputs only) in string values.
-        success_condition: See :mod:`flytekitplugins.k8s_operator.conditions`.
+        success_condition: A CEL expression on the live ``object``; see
+            :mod:`flytekitplugins.k8s_operator.conditions` for the semantics (a missing field is false).
         failure_condition: Same language; empty means the object never fails by condition.
-        progress_template: Text with ``{path}`` references; empty for none.
+        progress_template: Text with ``{expression}`` references; empty for none.
         inputs: Input names and types (``kwtypes(n=int)``); only ``str``, ``int``, ``float``,
             ``bool`` and ``datetime``, the values placeholders can render.
         **kwargs: Passed to ``PythonTask`` (e.g. ``metadata=TaskMetadata(retries=2, timeout=...)``).
