@@ -93,6 +93,8 @@ class ConnectorProcess:
     label: str = "connector"
     serve_module: bool = False  # True: our TLS-capable server instead of pyflyte's
     extra_args: list[str] = field(default_factory=list)
+    # Source roots searched before this process's own, e.g. a copy with a generated plugin.
+    pythonpath: list[Path] = field(default_factory=list)
     credentials: grpc.ChannelCredentials | None = None
     server_name: str = ""
     port: int = 0
@@ -116,7 +118,9 @@ class ConnectorProcess:
             command += ["--prometheus_port", str(self.metrics_port), "--modules", "k8s_operator_connector.connectors"]
         self.log_path = self.work_dir / f"{self.label}-{self.starts}.log"
         self._log = self.log_path.open("w")
-        environment = child_environment({"K8S_OPERATOR_CONNECTOR_CONFIG": str(config_path), "PYTHONUNBUFFERED": "1"})
+        environment = child_environment(
+            {"K8S_OPERATOR_CONNECTOR_CONFIG": str(config_path), "PYTHONUNBUFFERED": "1"}, self.pythonpath
+        )
         self.process = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, env=environment, cwd=os.getcwd()
         )

@@ -8,14 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from flyteidl.core.execution_pb2 import TaskExecution
+
 from conformance.suite.cluster import CONFIG_MAPS, PODS, wait_for
-from conformance.suite.context import Fail, Skip, Target, TaskTypeRun
+from conformance.suite.context import Fail, Found, Skip, Target, TaskTypeRun
 from conformance.suite.objects import contains_container, descendant_pods, names, pod_specs
 from conformance.suite.samples import shell
 from conformance.suite.task_requests import create_request, privileged_pod, secret_request
 from conformance.suite.tasks import TERMINAL, TaskWatch, create, describe, observe_fn, phase_name, run_to_terminal
-from flyteidl.core.execution_pb2 import TaskExecution
-
 from k8s_operator_connector.flyte_secrets import injection_metadata
 from k8s_operator_connector.resource_meta import OperatorResourceMeta
 from k8s_operator_connector.task_context import MANAGED_BY, MANAGED_BY_LABEL, TASK_EXECUTION_ANNOTATION
@@ -54,10 +54,18 @@ def _needs_success(run: TaskTypeRun) -> TaskWatch:
 def succeeds(target: Target, run: TaskTypeRun) -> str:
     """CreateTask (twice: idempotent), GetTask until SUCCEEDED, as propeller and the console see it."""
     name = run.execution_name(target, "ok")
-    request = create_request(
-        run.sample, target.execution, name, shell(f"sleep {SUCCESS_SECONDS}"), secrets=run.sample.uses_container
-    )
-    watch = run_to_terminal(target, run, request, name)
+    command = shell(f"sleep {SUCCESS_SECONDS}")
+    request = create_request(run.sample, target.execution, name, command, secrets=run.sample.uses_container)
+
+    def holds_the_container(found: Found) -> None:
+        obj, image = found.obj, target.execution.image
+        if run.sample.uses_container and obj is not None and not contains_container(obj, image, command):
+            raise Fail(
+                f"{build_fn(run)} put no container with the task's image {image} and command "
+                f"{command} into the {found.kind} {found.namespace}/{found.name}: the operator cannot run the task"
+            )
+
+    watch = run_to_terminal(target, run, request, name, holds_the_container)
     console = watch.model.console
     if watch.found.phase != TaskExecution.SUCCEEDED:
         raise Fail(f"the task ended {describe(watch.last)}, expected SUCCEEDED (phases: {watch.history()})")
@@ -96,13 +104,6 @@ def object_metadata(target: Target, run: TaskTypeRun) -> str:
         problems.append(
             f"annotation {TASK_EXECUTION_ANNOTATION} is {annotations.get(TASK_EXECUTION_ANNOTATION)!r}, "
             f"expected {expected_id!r}"
-        )
-    if run.sample.uses_container and not contains_container(
-        found.obj, target.execution.image, shell(f"sleep {SUCCESS_SECONDS}")
-    ):
-        problems.append(
-            f"{build_fn(run)} put no container with the task's image {target.execution.image} and command into the "
-            f"{found.kind}: the operator cannot run the task"
         )
     if problems:
         raise Fail(f"{found.kind} {found.namespace}/{found.name}: " + "; ".join(problems))

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from benchmarks.processes import child_environment
 from conformance.suite.cases import NEEDS_EMULATOR
 from conformance.suite.embedded import CONFIG_MAP_NAME, CONFIG_NAMESPACE, EmbeddedTarget
 from conformance.suite.main import main
-
-from benchmarks.processes import child_environment
 
 EVERY_CASE = [
     "succeeds", "object-metadata", "secret-annotations", "pod-defaults", "forged-meta",

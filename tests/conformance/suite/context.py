@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from conformance.suite.cluster import ClusterView
 from conformance.suite.samples import Sample
 from conformance.suite.task_requests import Execution
-
 from kube_emulator.faults import Faults
 from reliability.harness import PropellerClient
 

@@ -9,12 +9,13 @@ connector's gRPC address. The connector's configuration is also stored where the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from conformance.suite.cluster import CONFIG_MAPS, CONNECTOR_CONFIG_KEY, ClusterView
 
+from conformance.suite.cluster import CONFIG_MAPS, CONNECTOR_CONFIG_KEY, ClusterView
 from embedded_cluster.cluster import EmbeddedCluster
 from kube_emulator.faults import Faults
 from reliability.harness import BUNDLE_CRD, ConnectorProcess, connector_config
@@ -43,9 +44,15 @@ def embedded_connector_config(kubeconfig: Path) -> dict[str, Any]:
 class EmbeddedTarget:
     """The embedded cluster and a served connector: started in that order, stopped in reverse."""
 
-    def __init__(self, work_dir: Path, crds: list[Path] | None = None) -> None:
+    def __init__(
+        self, work_dir: Path, extra_crds: Sequence[dict[str, Any]] = (), pythonpath: Sequence[Path] = ()
+    ) -> None:
+        """``extra_crds``: CRDs installed beside the bundle's (e.g. a plugin's kind); ``pythonpath``:
+        source roots the connector searches first (e.g. a copy of the repository with a new plugin)."""
         self.work_dir = work_dir
-        self.cluster = EmbeddedCluster(crds[0] if crds else BUNDLE_CRD, work_dir)
+        self.cluster = EmbeddedCluster(BUNDLE_CRD, work_dir)
+        self.extra_crds = list(extra_crds)
+        self.pythonpath = list(pythonpath)
         self.connector: ConnectorProcess | None = None
 
     @property
@@ -63,6 +70,8 @@ class EmbeddedTarget:
 
     def start(self) -> EmbeddedTarget:
         self.cluster.start()
+        for crd in self.extra_crds:
+            self.cluster.emulator.install_crd(crd)
         config = embedded_connector_config(self.kubeconfig)
         view = ClusterView(self.kubeconfig)
         try:
@@ -70,8 +79,14 @@ class EmbeddedTarget:
             view.create(CONFIG_MAPS, CONFIG_NAMESPACE, body)
         finally:
             view.close()
-        self.connector = ConnectorProcess(self.work_dir, config).start()
+        self.connector = ConnectorProcess(self.work_dir, config, pythonpath=self.pythonpath).start()
         return self
+
+    def restart_connector(self) -> None:
+        """A new connector process on the same port: it imports the plugins' sources afresh."""
+        assert self.connector is not None
+        self.connector.stop()
+        self.connector.start()
 
     def stop(self) -> None:
         if self.connector is not None:

@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
+
 from conformance.suite.cluster import ClusterView
 from conformance.suite.context import Target
 from conformance.suite.report import exit_code, summary, table
 from conformance.suite.runner import run_suite
 from conformance.suite.samples import SampleError, builtin_samples, load_sample
 from conformance.suite.task_requests import Execution
-
 from kube_emulator.faults import Faults
 from reliability.harness import PropellerClient
 

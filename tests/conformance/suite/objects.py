@@ -6,7 +6,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from conformance.suite.cluster import PODS, ClusterView
-
 from k8s_operator_connector.kube_api import KubeApiError
 
 _MAX_OWNER_DEPTH = 4

@@ -7,13 +7,13 @@ import traceback
 from collections.abc import Sequence
 
 import grpc
+
 from conformance.suite.cases import FULL_CASES, GENERIC_CASES, Case
 from conformance.suite.cluster import SECRETS
 from conformance.suite.context import Fail, Skip, Target, TaskTypeRun
 from conformance.suite.report import CaseResult, Outcome
 from conformance.suite.samples import Sample
 from conformance.suite.task_requests import SECRET_GROUP, SECRET_KEY
-
 from k8s_operator_connector.connector import CONNECTOR_NAME
 from k8s_operator_connector.kube_api import KubeApiError
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.suite.samples import PRIMARY_CONTAINER, Sample
 from flyteidl.admin import agent_pb2
 from flytekit.models import literals
 from flytekit.models import security as security_models
 from flytekit.models import task as task_models
 from flytekit.models.core import identifier
 
+from conformance.suite.samples import PRIMARY_CONTAINER, Sample
 from k8s_operator_connector.conftest import make_template
 
 # The secret each pod asks Flyte's webhook for (the suite creates it, so a webhook that resolves

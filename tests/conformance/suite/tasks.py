@@ -6,12 +6,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from conformance.suite.context import Fail, Found, Target, TaskTypeRun
-from conformance.suite.objects import descendant_pods
 from flyteidl.admin import agent_pb2
 from flyteidl.core.execution_pb2 import TaskExecution
 from google.protobuf import json_format
 
+from conformance.suite.context import Fail, Found, Target, TaskTypeRun
+from conformance.suite.objects import descendant_pods
 from connector_integration.propeller_model import Answer, PropellerModel
 
 TERMINAL = frozenset({TaskExecution.SUCCEEDED, TaskExecution.FAILED, TaskExecution.RETRYABLE_FAILED})
@@ -88,11 +88,19 @@ class TaskWatch:
             if pods:
                 found.pods = pods
 
-    def until(self, reached: Callable[[agent_pb2.Resource], bool], timeout: float) -> agent_pb2.Resource | None:
-        """Poll GetTask until ``reached``; None after ``timeout`` seconds."""
+    def until(
+        self,
+        reached: Callable[[agent_pb2.Resource], bool],
+        timeout: float,
+        check: Callable[[Found], None] | None = None,
+    ) -> agent_pb2.Resource | None:
+        """Poll GetTask until ``reached``; None after ``timeout`` seconds. ``check`` sees what was
+        found on the cluster after every answer (it raises Fail to stop early)."""
         deadline = time.monotonic() + timeout
         while True:
             resource = self.get()
+            if check is not None:
+                check(self.found)
             if reached(resource):
                 return resource
             if resource.phase in TERMINAL or time.monotonic() >= deadline:
@@ -103,10 +111,16 @@ class TaskWatch:
         return " -> ".join(phase_name(phase) for phase in self.phases)
 
 
-def run_to_terminal(target: Target, run: TaskTypeRun, request: agent_pb2.CreateTaskRequest, name: str) -> TaskWatch:
+def run_to_terminal(
+    target: Target,
+    run: TaskTypeRun,
+    request: agent_pb2.CreateTaskRequest,
+    name: str,
+    check: Callable[[Found], None] | None = None,
+) -> TaskWatch:
     """Create the task and follow it until a terminal phase; Fail if it never gets there."""
     watch = TaskWatch(target, run.task_type, create(target, request), name)
-    if watch.until(lambda resource: resource.phase in TERMINAL, target.timeout) is None:
+    if watch.until(lambda resource: resource.phase in TERMINAL, target.timeout, check) is None:
         raise Fail(
             f"{observe_fn(run)} never returned a terminal phase within {target.timeout:.0f} s; "
             f"last: {describe(watch.last)} (phases: {watch.history()})"
