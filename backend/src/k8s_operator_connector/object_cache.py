@@ -11,6 +11,7 @@ the truth.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,6 +22,7 @@ from k8s_operator_connector.kube_api import KubeApi, ResourceType, timestamp_sec
 from k8s_operator_connector.list_watch import Clock, ListWatch
 from k8s_operator_connector.ownership import owner_of
 from k8s_operator_connector.plugin import Observation
+from k8s_operator_connector.shared_values import SharedValues
 
 Key = tuple[str, str]  # (namespace, name)
 _MAX_TOMBSTONES = 100_000
@@ -50,7 +52,8 @@ class Tombstone:
 
 def _key(obj: Mapping[str, Any]) -> Key:
     metadata = obj.get("metadata") or {}
-    return (metadata.get("namespace") or "", metadata.get("name") or "")
+    # A cache holds a few namespaces, each named by every object in it: one copy of each name.
+    return (sys.intern(str(metadata.get("namespace") or "")), metadata.get("name") or "")
 
 
 def created_at(obj: Mapping[str, Any]) -> float:
@@ -82,6 +85,7 @@ class ObjectCache(ListWatch):
         self._recorded_during_list: set[Key] | None = None
         # What the pages of the list in flight have held so far (None: no list in flight).
         self._listed: set[Key] | None = None
+        self._shared = SharedValues()  # used under self._lock
 
     # -- reads (any thread) ------------------------------------------------------------
 
@@ -201,9 +205,14 @@ class ObjectCache(ListWatch):
 
     def _observation(self, obj: Mapping[str, Any]) -> Observation:
         observation = self._observe(obj)
-        if observation.created_at:
-            return observation
-        return dataclasses.replace(observation, created_at=created_at(obj))
+        shared = self._shared
+        return dataclasses.replace(
+            observation,
+            message=shared(observation.message),
+            info=shared(observation.info),
+            container=shared(observation.container),
+            created_at=observation.created_at or created_at(obj),
+        )
 
 
 def _terminal_since(tracked: Tracked, now: float, wall_now: float) -> float | None:
