@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from k8s_operator_connector.lease_settings import LeaderElectionSettings
 from k8s_operator_connector.meta_signing import MetaSigningSettings
 from k8s_operator_connector.plugin_registry import enabled_plugins
 from k8s_operator_connector.pod_security import PodSecuritySettings
@@ -65,6 +66,12 @@ taskPolicy:
   serviceAccounts: ["*"]
 podSecurity:
   level: restricted
+leaderElection:
+  leaseName: sweeper.team-a
+  leaseNamespace: flyte
+  leaseDurationSeconds: 30
+  renewDeadlineSeconds: 20
+  retryPeriodSeconds: 5
 """
 
 
@@ -97,6 +104,7 @@ def test_every_key_is_read_from_yaml(tmp_path: Path) -> None:
         meta_signing=MetaSigningSettings(mode="migrate", keys_path="/keys"),
         task_policy=TaskPolicySettings(namespaces=("{{ project }}-{{ domain }}", "shared"), service_accounts=("*",)),
         pod_security=PodSecuritySettings(level="restricted"),
+        leader_election=LeaderElectionSettings("sweeper.team-a", "flyte", 30, 20, 5),
     )
     assert settings.pod_defaults.default_labels == {"team": "ml"}
     assert settings.custom_resource.allowed_kinds[0].api_version == "v1"
@@ -323,8 +331,10 @@ def test_task_types_are_checked_against_the_plugins() -> None:
     assert parse_settings({"taskTypes": list(both)}).task_types == both
     assert parse_settings({"taskTypes": []}).task_types == ()
     assert parse_settings({"taskTypes": None}).task_types is None
-    message = "taskTypes has 'Parallel_Job'; registered plugins serve: custom_resource, parallel_job"
-    with pytest.raises(SettingsError, match=re.escape(message)):
+    # The registry lists its plugins in the order they registered (their modules' import order).
+    served = "(parallel_job, custom_resource|custom_resource, parallel_job)"
+    message = re.escape("taskTypes has 'Parallel_Job'; registered plugins serve: ") + served + "$"
+    with pytest.raises(SettingsError, match=message):
         enabled_plugins(parse_settings({"taskTypes": ["parallel_job", "Parallel_Job"]}))
 
 
