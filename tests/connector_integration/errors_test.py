@@ -6,8 +6,9 @@ import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 
 from connector_integration.conftest import NAMESPACE, PARALLEL_JOBS, Harness
-from k8s_operator_connector.conftest import make_template, metric_value
+from k8s_operator_connector.conftest import SIGNING_KEY, make_metadata, make_template, metric_value
 from k8s_operator_connector.kube_api import KubeApiError
+from k8s_operator_connector.meta_signing import MetaSigningSettings
 
 QUOTA_MESSAGE = (
     'paralleljobs "x" is forbidden: exceeded quota: compute, requested: pods=2, used: pods=10, limited: pods=10'
@@ -32,16 +33,41 @@ def test_quota_exceeded_waits_for_resources_then_creates(harness: Harness):
     assert len(harness.api.list(PARALLEL_JOBS, NAMESPACE)) == 1
 
 
-def test_a_quota_wait_interrupted_by_a_restart_is_retryable(harness_factory):
+def test_a_quota_wait_survives_a_restart_and_secrets_stay_sealed(harness_factory):
+    old = harness_factory()
+    rule = old.api.faults.add(verb="create", resource="paralleljobs", status=403, message=QUOTA_MESSAGE)
+    secret = "s3cr3t-quota-wait-value"
+    meta = old.create(metadata=make_metadata(env={"TOKEN": secret}))
+    assert meta.awaiting_quota and meta.pending_create
+    encoded = meta.encode().decode()
+    assert "containers" not in encoded and secret not in encoded  # sealed: propeller stores this meta
+    old.close()
+    new = harness_factory()  # another process with the same signing key: a restart, or another replica
+    assert new.get(type(meta).decode(meta.encode())).phase == TaskExecution.WAITING_FOR_RESOURCES
+    new.api.faults.remove(rule)
+    assert new.get(meta).phase == TaskExecution.QUEUED
+    (created,) = new.api.list(PARALLEL_JOBS, NAMESPACE)
+    assert secret in str(created["spec"])  # the object got the task's env, where it belongs
+
+
+def test_a_quota_wait_sealed_with_a_key_no_longer_configured_is_retryable(harness_factory, tmp_path):
     old = harness_factory()
     old.api.faults.add(verb="create", resource="paralleljobs", status=403, message=QUOTA_MESSAGE)
     meta = old.create()
-    assert meta.awaiting_quota
-    assert "containers" not in meta.encode().decode()  # the manifest stays out of propeller's storage
     old.close()
-    resource = harness_factory().get(type(meta).decode(meta.encode()))
+    rotated = tmp_path / "rotated"
+    rotated.mkdir()
+    (rotated / "keys").write_bytes(b"another-signing-key-0123456789abcdef-xyz\n" + SIGNING_KEY + b"\n")
+    # Rotated: the old key, still listed, verifies the meta and opens the manifest.
+    listed = harness_factory(meta_signing=MetaSigningSettings("required", str(rotated / "keys")))
+    assert listed.get(meta).phase == TaskExecution.WAITING_FOR_RESOURCES
+    listed.close()
+    (rotated / "keys").write_bytes(b"another-signing-key-0123456789abcdef-xyz\n")
+    dropped = harness_factory(meta_signing=MetaSigningSettings("required", str(rotated / "keys")))
+    resource = dropped.get(meta)  # (served, the meta itself would no longer verify either)
     assert resource.phase == TaskExecution.RETRYABLE_FAILED
-    assert "waited for quota" in resource.message
+    assert resource.message.startswith("this task waited for quota, but its create cannot be retried: ")
+    assert "does not open with any key in metaSigning.keysPath" in resource.message
 
 
 def test_forbidden_create_says_what_to_grant(harness: Harness):

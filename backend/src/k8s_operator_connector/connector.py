@@ -26,8 +26,10 @@ from k8s_operator_connector.api_errors import create_failure, is_quota_exceeded,
 from k8s_operator_connector.console_phase import SHAPED_PHASES, for_console
 from k8s_operator_connector.kube_api import KubeApiError
 from k8s_operator_connector.log_links import LinkSubject, render_log_links
+from k8s_operator_connector.metrics import QUOTA_WAITS
 from k8s_operator_connector.object_cache import ObjectCache, Tracked
 from k8s_operator_connector.ownership import Refused, check_owner, check_served, owner_of
+from k8s_operator_connector.pending_create import PendingCreateError, binding
 from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
 from k8s_operator_connector.resource_meta import OperatorResourceMeta, signed_meta_type
 from k8s_operator_connector.runtime import ConnectorRuntime
@@ -135,9 +137,7 @@ class OperatorConnector(AsyncConnectorBase):
                 if outcome is None:
                     raise
                 if outcome.phase == TaskExecution.WAITING_FOR_RESOURCES:
-                    self.runtime.hold_pending_create(meta.key, manifest)
-                    meta.awaiting_quota = True
-                    return meta
+                    return self._wait_for_quota(meta, manifest, outcome.message)
                 meta.failure_phase, meta.failure_message = outcome.phase, outcome.message
                 return meta
         # 409: this attempt's object exists already (a repeated CreateTask): adopt it.
@@ -152,6 +152,24 @@ class OperatorConnector(AsyncConnectorBase):
             return meta
         logger.info("adopted existing %s %s/%s", built.resource, meta.namespace, meta.name)
         return cache.record(existing)
+
+    def _wait_for_quota(self, meta: OperatorResourceMeta, manifest: dict[str, Any], why: str) -> OperatorResourceMeta:
+        """The meta carries the manifest, sealed, so any replica's GetTask can retry the create."""
+        try:
+            meta.pending_create = self.runtime.pending_creates.seal(manifest, self._bound_to(meta))
+        except PendingCreateError as error:
+            meta.failure_phase = TaskExecution.RETRYABLE_FAILED
+            meta.failure_message = (
+                f"{why}; this task cannot wait for quota: {error}. Raise the quota in {meta.namespace}, or make the "
+                "task's object smaller (fewer or shorter env values, a smaller custom_resource manifest)"
+            )
+            return meta
+        QUOTA_WAITS.inc()
+        meta.awaiting_quota = True
+        return meta
+
+    def _bound_to(self, meta: OperatorResourceMeta) -> bytes:
+        return binding(self.plugin.task_type, meta.namespace, meta.name, meta.task_execution_id)
 
     def _failed(self, context: TaskContext, message: str) -> OperatorResourceMeta:
         logger.warning("task %s failed before creating an object: %s", context.task_execution_id, message)
@@ -223,19 +241,28 @@ class OperatorConnector(AsyncConnectorBase):
             return Observation.of(TaskExecution.INITIALIZING, f"waiting for the Kubernetes API: {error}")
 
     def _retry_pending_create(self, meta: OperatorResourceMeta, cache: ObjectCache) -> Observation:
-        manifest = self.runtime.pending_create(meta.key)
-        if manifest is None:
+        if not meta.pending_create:
             return Observation.of(
                 TaskExecution.RETRYABLE_FAILED,
-                "the connector restarted while this task waited for quota; a new attempt will create it",
+                "this task waited for quota under a connector version that kept its manifest in one process's "
+                "memory, and that process restarted or another replica answered; a new attempt will create it",
             )
+        try:
+            manifest = self.runtime.pending_creates.open(meta.pending_create, self._bound_to(meta))
+        except PendingCreateError as error:
+            return Observation.of(
+                TaskExecution.RETRYABLE_FAILED,
+                f"this task waited for quota, but its create cannot be retried: {error}; a new attempt will create it",
+            )
+        refusal = self.admission.object_refusal(manifest)  # the policy may have tightened meanwhile
+        if refusal:
+            return Observation.of(TaskExecution.FAILED, refusal)
         try:
             tracked = cache.record(self.runtime.api.create(meta.resource, meta.namespace, manifest))
         except KubeApiError as error:
             if is_quota_exceeded(error):
                 return Observation.of(TaskExecution.WAITING_FOR_RESOURCES, f"waiting for quota: {error.message}")
             if error.status == 409:
-                self.runtime.forget_pending_create(meta.key)
                 existing = self.runtime.api.get(meta.resource, meta.namespace, meta.name)
                 try:
                     check_owner(owner_of(existing), meta.task_execution_id, _where(meta))
@@ -245,9 +272,7 @@ class OperatorConnector(AsyncConnectorBase):
             outcome = create_failure(error, meta.resource, meta.namespace, meta.name)
             if outcome is None:
                 return Observation.of(TaskExecution.WAITING_FOR_RESOURCES, f"retrying create: {error}")
-            self.runtime.forget_pending_create(meta.key)
             return Observation.of(outcome.phase, outcome.message)
-        self.runtime.forget_pending_create(meta.key)
         return self._checked(meta, tracked)
 
     def _checked(self, meta: OperatorResourceMeta, tracked: Tracked) -> Observation:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -137,26 +138,57 @@ async def test_an_object_of_another_owner_under_the_name_is_not_adopted(rig: Rig
 async def test_a_quota_rejection_waits_then_creates_once_quota_frees(rig: Rig) -> None:
     rig.api.add(verb="create", status=403, message=QUOTA, times=2)
     meta = await rig.create()
-    assert meta.awaiting_quota and not meta.uid
-    assert rig.runtime.pending_create(meta.key) is not None
+    assert meta.awaiting_quota and meta.pending_create and not meta.uid
     waiting = await rig.get(meta)  # the retried create meets the quota again
     assert (waiting.phase, waiting.message) == (TaskExecution.WAITING_FOR_RESOURCES, f"waiting for quota: {QUOTA}")
     created = await rig.get(meta)
     assert created.phase == TaskExecution.QUEUED
     assert rig.api.stored(PARALLEL_JOB, NAMESPACE, meta.name) is not None
-    assert rig.runtime.pending_create(meta.key) is None
 
 
 @pytest.mark.asyncio
-async def test_a_quota_wait_after_a_restart_is_a_retryable_failure(rig: Rig) -> None:
+async def test_a_quota_wait_from_a_version_that_kept_the_manifest_in_memory_is_a_retryable_failure(
+    rig: Rig,
+) -> None:
     rig.api.add(verb="create", status=403, message=QUOTA, times=1)
-    meta = await rig.create()
-    rig.runtime.forget_pending_create(meta.key)  # what a restarted process has
+    meta = dataclasses.replace(await rig.create(), pending_create="")  # what such a version issued
     resource = await rig.get(meta)
     assert (resource.phase, resource.message) == (
         TaskExecution.RETRYABLE_FAILED,
-        "the connector restarted while this task waited for quota; a new attempt will create it",
+        "this task waited for quota under a connector version that kept its manifest in one process's memory, "
+        "and that process restarted or another replica answered; a new attempt will create it",
     )
+
+
+@pytest.mark.asyncio
+async def test_a_sealed_manifest_opens_only_for_the_meta_it_was_issued_in(rig: Rig) -> None:
+    rig.api.add(verb="create", status=403, message=QUOTA, times=2)
+    first = await rig.create(execution="e1")
+    second = await rig.create(execution="e2")
+    swapped = dataclasses.replace(second, pending_create=first.pending_create)
+    resource = await rig.get(swapped)
+    assert resource.phase == TaskExecution.RETRYABLE_FAILED
+    assert "does not open with any key" in resource.message
+    assert rig.api.stored(PARALLEL_JOB, NAMESPACE, second.name) is None
+
+
+@pytest.mark.asyncio
+async def test_a_manifest_too_large_to_carry_fails_retryably_saying_why() -> None:
+    rig = rig_with()
+    try:
+        rig.api.add(verb="create", status=403, message=QUOTA, times=1)
+        noise = "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(600))  # compresses only ~2x
+        meta = await rig.connector.create(
+            make_template(env={"BIG": noise}), "s3://bucket/out/", task_execution_metadata=make_metadata()
+        )
+    finally:
+        rig.runtime.stop()
+    assert meta.failure_phase == TaskExecution.RETRYABLE_FAILED and not meta.awaiting_quota
+    assert meta.failure_message.startswith(
+        f"waiting for quota in {NAMESPACE}: {QUOTA}; this task cannot wait for quota: "
+    )
+    assert "a resource meta carries for a quota wait. Raise the quota in" in meta.failure_message
+    assert noise not in meta.encode().decode()
 
 
 @pytest.mark.asyncio

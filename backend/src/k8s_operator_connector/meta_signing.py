@@ -113,6 +113,9 @@ class Signer(Protocol):
 
     def open(self, task_type: str, data: bytes) -> bytes: ...
 
+    def signing_keys(self) -> tuple[bytes, ...]:
+        """The keys (the first signs), for deriving other keys from; empty with mode off."""
+
 
 class MetaSigner:
     """Seals metas with the first key and opens them with any key, as the mode says."""
@@ -127,6 +130,9 @@ class MetaSigner:
 
     def ready(self) -> None:
         pass
+
+    def signing_keys(self) -> tuple[bytes, ...]:
+        return self._keys
 
     @classmethod
     def from_settings(cls, settings: MetaSigningSettings) -> MetaSigner:
@@ -217,3 +223,6 @@ class DeferredMetaSigner:
 
     def open(self, task_type: str, data: bytes) -> bytes:
         return self.load().open(task_type, data)
+
+    def signing_keys(self) -> tuple[bytes, ...]:
+        return self.load().signing_keys()

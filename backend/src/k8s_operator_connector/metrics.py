@@ -32,7 +32,7 @@ API_ERRORS = Counter(
     ["verb", "code"],
 )
 CLEANUP_DELETES = Counter(f"{PREFIX}cleanup_deletes", "Finished objects deleted by retention cleanup", ["resource"])
-QUOTA_WAITS = Counter(f"{PREFIX}quota_waits", "Creates refused for quota, held to retry on a later GetTask")
+QUOTA_WAITS = Counter(f"{PREFIX}quota_waits", "Creates refused for quota, sealed into the meta for a later GetTask")
 SWEEPER_LEADER = Gauge(
     f"{PREFIX}sweeper_leader", "1 while this replica holds the sweeper Lease and so runs retention cleanup"
 )

@@ -43,9 +43,11 @@ class OperatorResourceMeta(ResourceMeta):
     #: Set when create ended the task without an object: the final phase and why.
     failure_phase: int = 0
     failure_message: str = ""
-    #: Set when create must wait for quota: GetTask retries the create with the manifest this
-    #: process keeps in memory (never here: propeller stores the meta, and manifests hold env).
+    #: Set when create must wait for quota: GetTask (on any replica) retries the create with
+    #: ``pending_create``, the manifest compressed and encrypted (:mod:`pending_create`): propeller
+    #: stores the meta where people who must not read env values can read it.
     awaiting_quota: bool = False
+    pending_create: str = ""
 
     def __post_init__(self) -> None:
         # Keep metas small: propeller stores them, and decoding bounds their size.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -16,8 +15,9 @@ from typing import Any
 from k8s_operator_connector.kube_api import KubeApi, KubeApiError, ResourceType
 from k8s_operator_connector.leader_election import LeaseElector, lease_namespace
 from k8s_operator_connector.meta_signing import DeferredMetaSigner, Signer
-from k8s_operator_connector.metrics import CLEANUP_DELETES, QUOTA_WAITS
+from k8s_operator_connector.metrics import CLEANUP_DELETES
 from k8s_operator_connector.object_cache import ObjectCache
+from k8s_operator_connector.pending_create import PendingCreates
 from k8s_operator_connector.plugin import Observation
 from k8s_operator_connector.settings import ConnectorSettings
 from k8s_operator_connector.task_context import MANAGED_BY, MANAGED_BY_LABEL
@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 Observer = Callable[[Mapping[str, Any]], Observation]
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
-MAX_PENDING_CREATES = 10_000
 
 
 class ConnectorRuntime:
@@ -51,8 +50,8 @@ class ConnectorRuntime:
         election = settings.leader_election
         self.elector = LeaseElector(lambda: self.api, election, lease_namespace(election, settings.default_namespace))
         self._elector_thread: threading.Thread | None = None
-        # Manifests of tasks waiting for quota, by (namespace, name); bounded, oldest dropped.
-        self._pending_creates: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        # Creates waiting for quota travel sealed in their resource metas, never in memory here.
+        self.pending_creates = PendingCreates(self.signer.signing_keys)
         # Blocking API calls (create, delete, cache misses) run here, off the gRPC event loop.
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="k8s-api")
 
@@ -108,22 +107,6 @@ class ConnectorRuntime:
         for namespace in self.settings.namespaces or (self.settings.default_namespace,):
             for resource in resources:
                 self.cache_for(resource, namespace, observe)
-
-    def hold_pending_create(self, key: tuple[str, str], manifest: dict[str, Any]) -> None:
-        QUOTA_WAITS.inc()
-        with self._lock:
-            self._pending_creates[key] = manifest
-            self._pending_creates.move_to_end(key)
-            while len(self._pending_creates) > MAX_PENDING_CREATES:
-                self._pending_creates.popitem(last=False)
-
-    def pending_create(self, key: tuple[str, str]) -> dict[str, Any] | None:
-        with self._lock:
-            return self._pending_creates.get(key)
-
-    def forget_pending_create(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._pending_creates.pop(key, None)
 
     def caches(self) -> list[ObjectCache]:
         with self._lock:
