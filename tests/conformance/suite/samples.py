@@ -62,8 +62,8 @@ def custom_resource_sample(image: str) -> Sample:
     def custom(command: list[str], **pod_spec: Any) -> dict[str, Any]:
         return {
             "manifest": _job_manifest(command, image, **pod_spec),
-            "successCondition": "status.succeeded >= 1",
-            "failureCondition": "status.failed >= 1",
+            "successCondition": "object.status.succeeded >= 1",
+            "failureCondition": "object.status.failed >= 1",
         }
 
     return Sample(
