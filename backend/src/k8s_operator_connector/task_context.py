@@ -6,6 +6,7 @@ Propeller sends a ``TaskExecutionMetadata`` with every CreateTask; local runs
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from flytekit.models.task import TaskExecutionMetadata
@@ -37,6 +38,18 @@ class TaskContext:
     local: bool = False
 
 
+_NOT_DNS_1123 = re.compile("[^-a-z0-9]+")
+
+
+def flyte_label_value(value: str) -> str:
+    """Propeller's ``SanitizeLabelValue`` (flytepropeller/pkg/utils/k8s.go, lines 35 and 104-111,
+    flyteorg/flyte v1.16.8, commit 51877f899c9f95e0cb5efe90444eb0c6c6ea48a9): lower case, every run
+    outside [-a-z0-9] becomes "-", cut to 63 characters, "-" trimmed at both ends. Propeller labels
+    its own pods' ``node-id`` and ``task-name`` so (nodes/node_exec_context.go, lines 221-224), and
+    so must the connector, or one selector would not find both."""
+    return _NOT_DNS_1123.sub("-", value.lower())[:63].strip("-")
+
+
 def _execution_identity(metadata: TaskExecutionMetadata) -> tuple[dict[str, str], list[str]]:
     """Flyte's identifying labels, and the parts of the task execution id in order."""
     task_execution = metadata.task_execution_id
@@ -46,8 +59,8 @@ def _execution_identity(metadata: TaskExecutionMetadata) -> tuple[dict[str, str]
         "project": execution.project,
         "domain": execution.domain,
         "execution-id": execution.name,
-        "node-id": node.node_id,
-        "task-name": task_execution.task_id.name,
+        "node-id": flyte_label_value(node.node_id),
+        "task-name": flyte_label_value(task_execution.task_id.name),
         "retry-attempt": str(task_execution.retry_attempt),
     }
     parts = [execution.project, execution.domain, execution.name, node.node_id, str(task_execution.retry_attempt)]

@@ -1,9 +1,16 @@
 import re
 
+import pytest
+
 from k8s_operator_connector.conftest import make_metadata
 from k8s_operator_connector.naming import dns_label, label_value
 from k8s_operator_connector.settings import ConnectorSettings
-from k8s_operator_connector.task_context import MANAGED_BY_LABEL, TASK_EXECUTION_ANNOTATION, task_context
+from k8s_operator_connector.task_context import (
+    MANAGED_BY_LABEL,
+    TASK_EXECUTION_ANNOTATION,
+    flyte_label_value,
+    task_context,
+)
 
 DNS_1123 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -38,7 +45,7 @@ def test_labels_carry_flyte_identity_and_sanitized_user_labels():
     assert ctx.labels["execution-id"] == "a1b2c3"
     assert ctx.labels["project"] == "flytesnacks"
     assert ctx.labels["node-id"] == "n0"
-    assert ctx.labels["task-name"] == "demo.train"
+    assert ctx.labels["task-name"] == "demo-train"  # as propeller labels its pods (flyte_label_value)
     assert ctx.labels[MANAGED_BY_LABEL] == "flyte-k8s-operator-connector"
     assert ctx.labels["bad"] == label_value("has spaces and/slashes")
     assert ctx.annotations[TASK_EXECUTION_ANNOTATION] == "flytesnacks/development/a1b2c3/n0/0"
@@ -71,3 +78,23 @@ def test_dns_label_rejects_impossible_lengths():
         assert "max_length" in str(error)
     else:
         raise AssertionError("expected ValueError")
+
+
+# (input, SanitizeLabelValue's result) from flytepropeller/pkg/utils/k8s_test.go TestSanitizeLabelValue
+# (flyteorg/flyte v1.16.8, commit 51877f899c9f95e0cb5efe90444eb0c6c6ea48a9).
+UPSTREAM_SANITIZE_VECTORS = [
+    ("a.b.c", "a-b-c"),
+    ("a.B.c", "a-b-c"),
+    ("a.9.c", "a-9-c"),
+    ("a-b-c", "a-b-c"),
+    ("a-b-c/", "a-b-c"),
+    ("a" * 63, "a" * 63),
+    ("a" * 62 + ".", "a" * 62),
+    ("a" * 63 + "b", "a" * 63),
+    ("a" * 63 + ".", "a" * 63),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), UPSTREAM_SANITIZE_VECTORS)
+def test_node_and_task_labels_are_sanitized_as_propeller_does(value, expected):
+    assert flyte_label_value(value) == expected
