@@ -14,7 +14,7 @@ from conformance.suite.cluster import CONFIG_MAPS, PODS, wait_for
 from conformance.suite.context import Fail, Found, Skip, Target, TaskTypeRun
 from conformance.suite.objects import contains_container, descendant_pods, names, pod_specs
 from conformance.suite.samples import shell
-from conformance.suite.task_requests import create_request, privileged_pod, secret_request
+from conformance.suite.task_requests import create_request, execution_labels, privileged_pod, secret_request
 from conformance.suite.tasks import TERMINAL, TaskWatch, create, describe, observe_fn, phase_name, run_to_terminal
 from k8s_operator_connector.flyte_secrets import injection_metadata
 from k8s_operator_connector.resource_meta import OperatorResourceMeta
@@ -93,7 +93,8 @@ def object_metadata(target: Target, run: TaskTypeRun) -> str:
     assert found.obj is not None
     metadata = found.obj["metadata"]
     labels, annotations = metadata.get("labels") or {}, metadata.get("annotations") or {}
-    problems = [f"label {k}={v} missing" for k, v in target.execution.labels.items() if labels.get(k) != v]
+    sent = execution_labels(target.execution, watch.execution_name)
+    problems = [f"label {k}={v} missing" for k, v in sent.items() if labels.get(k) != v]
     problems += [
         f"annotation {k}={v} missing" for k, v in target.execution.annotations.items() if annotations.get(k) != v
     ]
@@ -133,8 +134,10 @@ def _pod_metadata_sources(
 
 
 def secret_annotations(target: Target, run: TaskTypeRun) -> str:
-    """Pods carry Flyte's secret-injection label and ``flyte.secrets/s<i>`` annotations, as propeller writes them."""
+    """Pods carry the execution's labels, and Flyte's secret-injection label and ``flyte.secrets/s<i>``
+    annotations as propeller writes them."""
     what, sources = _pod_metadata_sources(target, run)
+    sent = execution_labels(target.execution, _needs_success(run).execution_name)
     labels, annotations = injection_metadata([secret_request().secrets[0].to_flyte_idl()])
     problems = []
     for where, metadata, _ in sources:
@@ -145,9 +148,7 @@ def secret_annotations(target: Target, run: TaskTypeRun) -> str:
             for k, v in annotations.items()
             if have_annotations.get(k) != v
         ]
-        problems += [
-            f"{where}: label {k}={v} missing" for k, v in target.execution.labels.items() if have_labels.get(k) != v
-        ]
+        problems += [f"{where}: label {k}={v} missing" for k, v in sent.items() if have_labels.get(k) != v]
     if problems:
         raise Fail("; ".join(problems[:6]))
     return f"{len(sources)} {what} carry {', '.join(sorted(annotations))} and {', '.join(sorted(labels))}"

@@ -48,6 +48,24 @@ def privileged_pod(image: str, command: list[str], **spec: Any) -> task_models.K
     return task_models.K8sPod(metadata=task_models.K8sObjectMetadata(), pod_spec={"containers": [container], **spec})
 
 
+def execution_labels(execution: Execution, name: str) -> dict[str, str]:
+    """The labels propeller sends with a task of execution ``name``: the FlyteWorkflow's
+    (flytepropeller/pkg/compiler/transformers/k8s/workflow.go, lines 19-32 and 236-245) and the
+    node's (flytepropeller/pkg/controller/nodes/node_exec_context.go, lines 27-29 and 216-226),
+    flyteorg/flyte v1.16.8 (commit 51877f899c9f95e0cb5efe90444eb0c6c6ea48a9), over the execution's own."""
+    return {
+        **execution.labels,
+        "execution-id": name,
+        "project": execution.project,
+        "domain": execution.domain,
+        "workflow-name": "conformance-sample-wf",
+        "shard-key": "0",
+        "node-id": "n0",
+        "task-name": "conformance-sample",
+        "interruptible": "false",
+    }
+
+
 def task_metadata(execution: Execution, name: str) -> task_models.TaskExecutionMetadata:
     task_id = identifier.Identifier(
         identifier.ResourceType.TASK, execution.project, execution.domain, "conformance.sample", "v1"
@@ -58,7 +76,7 @@ def task_metadata(execution: Execution, name: str) -> task_models.TaskExecutionM
     return task_models.TaskExecutionMetadata(
         task_execution_id=identifier.TaskExecutionIdentifier(task_id, node, 0),
         namespace=execution.namespace,
-        labels=dict(execution.labels),
+        labels=execution_labels(execution, name),
         annotations=dict(execution.annotations),
         k8s_service_account=execution.service_account,
         environment_variables={},
