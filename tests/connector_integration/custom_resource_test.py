@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
+from flytekit.models.interface import TypedInterface, Variable
 from flytekit.models.literals import LiteralMap
+from flytekit.models.task import TaskTemplate
+from flytekit.models.types import LiteralType, SimpleType
 
 from connector_integration.conftest import NAMESPACE, Harness
 from k8s_operator_connector.conftest import int_literal, make_template
@@ -78,7 +83,10 @@ def test_a_misspelled_condition_path_ends_the_task_naming_the_path(harness: Harn
     """Issue 17: `object.status.condition` (for `conditions`) on a Job that completed and will not change
     again: GetTask fails it once the grace period has passed, naming the path and the nearest key."""
     monkeypatch.setattr(harness.custom_resource.plugin, "missing_path_grace_seconds", 2.0)
-    typo = {**template(JOB).custom, "successCondition": "object.status.condition.exists(c, c.type == 'Complete' && c.status == 'True')"}
+    typo = {
+        **template(JOB).custom,
+        "successCondition": "object.status.condition.exists(c, c.type == 'Complete' && c.status == 'True')",
+    }
     meta = harness.create(
         template=make_template(task_type="custom_resource", custom=typo, with_container=False),
         plugin="custom_resource",
@@ -91,3 +99,60 @@ def test_a_misspelled_condition_path_ends_the_task_naming_the_path(harness: Harn
         "condition path object.status.condition does not exist on the Job 2s after it was created"
     )
     assert "nearest existing: object.status.conditions" in failed.message
+
+
+def _with_outputs(custom, **outputs: int):
+    """A custom_resource template whose interface declares ``outputs`` (name -> Flyte simple type)."""
+    base = make_template(task_type="custom_resource", custom=custom, with_container=False)
+    variables = {name: Variable(LiteralType(simple=simple), name) for name, simple in outputs.items()}
+    return TaskTemplate(
+        id=base.id,
+        type=base.type,
+        metadata=base.metadata,
+        interface=TypedInterface({}, variables),
+        custom=custom,
+        container=None,
+        task_type_version=base.task_type_version,
+    )
+
+
+def test_outputs_read_from_the_object_reach_propeller_as_typed_literals(harness: Harness):
+    """Issue 18: as Argo's resource template reads outputs.parameters[].valueFrom.jsonPath, the task's
+    outputs come from the object when it succeeds, in GetTask's Resource.outputs. Propeller writes a
+    non-empty Resource.outputs as the task's outputs (flyteorg/flyte v1.16.8,
+    flyteplugins/go/tasks/plugins/webapi/agent/plugin.go writeOutput, for SUCCEEDED); flytekit's server
+    sends a LiteralMap as it is (flytekit 1.16.31 base_connector.Resource.to_flyte_idl)."""
+    custom = {
+        **template(JOB).custom,
+        "outputs": {"pods": "object.status.succeeded", "reason": "object.status.conditions[0].reason"},
+    }
+    meta = harness.create(
+        template=_with_outputs(custom, pods=SimpleType.INTEGER, reason=SimpleType.STRING),
+        plugin="custom_resource",
+        inputs=LiteralMap({"n": int_literal(2)}),
+    )
+    harness.api.patch("jobs.batch", meta.name, {"status": {"succeeded": 1}}, NAMESPACE, subresource="status")
+    running = harness.wait_for_phase(meta, TaskExecution.RUNNING, plugin="custom_resource")
+    assert running.outputs is None
+    status = {"succeeded": 2, "conditions": [{"type": "Complete", "status": "True", "reason": "CompletionsReached"}]}
+    harness.api.patch("jobs.batch", meta.name, {"status": status}, NAMESPACE, subresource="status")
+    done = harness.wait_for_phase(meta, TaskExecution.SUCCEEDED, plugin="custom_resource")
+    wire = asyncio.run(done.to_flyte_idl())  # what the gRPC GetTaskResponse carries
+    assert wire.outputs.literals["pods"].scalar.primitive.integer == 2
+    assert wire.outputs.literals["reason"].scalar.primitive.string_value == "CompletionsReached"
+
+
+def test_an_output_the_object_lacks_fails_the_task_naming_the_expression(harness: Harness):
+    custom = {**template(JOB).custom, "outputs": {"pods": "object.status.ready"}}
+    meta = harness.create(
+        template=_with_outputs(custom, pods=SimpleType.INTEGER),
+        plugin="custom_resource",
+        inputs=LiteralMap({"n": int_literal(2)}),
+    )
+    harness.api.patch("jobs.batch", meta.name, {"status": {"succeeded": 2}}, NAMESPACE, subresource="status")
+    failed = harness.wait_for_phase(meta, TaskExecution.FAILED, plugin="custom_resource")
+    assert failed.message == (
+        "the success condition holds, but output pods: object.status.ready: "
+        "object.status.ready does not exist on the object"
+    )
+    assert failed.outputs is None

@@ -8,13 +8,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from flytekit import TaskMetadata, map_task, task, workflow
 from flytekit.types.directory import FlyteDirectory
 
-from flytekitplugins.k8s_operator import CustomResourceTask, ParallelJob, current_worker, gather, share
+from flytekitplugins.k8s_operator import CustomResourceTask, ObjectOutput, ParallelJob, current_worker, gather, share
 
 # The image the workers would run; the local kubelet ignores it and runs this interpreter.
 IMAGE = "ghcr.io/example/local-runs:1.0.0"
@@ -53,31 +53,23 @@ def write_shards(n: int) -> FlyteDirectory:
     return FlyteDirectory(str(directory))
 
 
+def python_job(code: str) -> dict[str, object]:
+    """A batch/v1 Job whose one pod runs ``code`` with this interpreter (the local kubelet's way)."""
+    container = {"name": "main", "image": IMAGE, "command": [sys.executable, "-c", code]}
+    pod = {"spec": {"restartPolicy": "Never", "containers": [container]}}
+    return {"apiVersion": "batch/v1", "kind": "Job", "spec": {"backoffLimit": 0, "template": pod}}
+
+
+JOB_COMPLETE = "object.status.conditions.exists(c, c.type == 'Complete' && c.status == 'True')"
+JOB_FAILED = "object.status.conditions.exists(c, c.type == 'Failed' && c.status == 'True')"
+
 # A Job that would run for ten minutes; the task's timeout ends it.
 SLEEP = "import time; time.sleep(600)"
 sleepy_job = CustomResourceTask(
     name="sleepy_job",
-    manifest={
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "spec": {
-            "backoffLimit": 0,
-            "template": {
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [
-                        {
-                            "name": "main",
-                            "image": IMAGE,
-                            "command": [sys.executable, "-c", "import time; time.sleep(600)"],
-                        }
-                    ],
-                }
-            },
-        },
-    },
-    success_condition="object.status.conditions.exists(c, c.type == 'Complete' && c.status == 'True')",
-    failure_condition="object.status.conditions.exists(c, c.type == 'Failed' && c.status == 'True')",
+    manifest=python_job(SLEEP),
+    success_condition=JOB_COMPLETE,
+    failure_condition=JOB_FAILED,
     metadata=TaskMetadata(timeout=timedelta(seconds=3)),
 )
 
@@ -103,3 +95,28 @@ def square_then_linger(n: int = 3) -> int:
 def squares(ns: list[int]) -> list[int]:
     """map_task over a ParallelJob: runs locally (one ParallelJob per item); Flyte refuses to register it."""
     return map_task(square)(n=ns)
+
+
+# A Job that succeeds at once; its outputs are read from the finished object (issue 18).
+counted_job = CustomResourceTask(
+    name="counted_job",
+    manifest=python_job("pass"),
+    success_condition=JOB_COMPLETE,
+    failure_condition=JOB_FAILED,
+    outputs={
+        "pods": ObjectOutput(int, "object.status.succeeded"),
+        "finished": ObjectOutput(datetime, "timestamp(object.status.completionTime)"),
+    },
+)
+
+
+@task
+def describe_count(pods: int, finished: datetime) -> str:
+    return f"{pods} pod(s) succeeded, finished in {finished.year}"
+
+
+@workflow
+def count_then_describe() -> str:
+    """A downstream task consumes a custom_resource task's outputs."""
+    counted = counted_job()
+    return describe_count(pods=counted.pods, finished=counted.finished)

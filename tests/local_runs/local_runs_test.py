@@ -7,6 +7,7 @@ its workers as processes; the error is what ``pyflyte run`` prints. Generous wai
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import signal
@@ -86,6 +87,14 @@ def test_the_task_timeout_ends_a_custom_resource_task_and_deletes_its_object(
     message = _failure(ds_tasks.sleepy_job)
     assert "timed out: still RUNNING after the task's timeout of 0:00:03" in message
     assert "deleted Job flytesnacks-development/local-" in capfd.readouterr().err
+    _nothing_left(cluster)
+
+
+def test_a_downstream_task_consumes_outputs_read_from_the_object(cluster: EmbeddedCluster) -> None:
+    """Issue 18: typed outputs of a custom_resource task, through flytekit's local executor and the
+    real connector: read with CEL from the finished Job, passed on as literals of the declared types."""
+    year = datetime.datetime.now(datetime.timezone.utc).year
+    assert ds_tasks.count_then_describe() in (f"1 pod(s) succeeded, finished in {y}" for y in (year, year + 1))
     _nothing_left(cluster)
 
 

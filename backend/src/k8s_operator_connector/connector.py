@@ -294,7 +294,13 @@ class OperatorConnector(AsyncConnectorBase):
         subject = LinkSubject(meta.namespace, meta.name, meta.task_execution_id, meta.task_id)
         links = render_log_links(settings.log_links, observation, subject, settings.max_log_links, now)
         info = {"kind": meta.kind, "namespace": meta.namespace, "name": meta.name, **dict(observation.info)}
-        return Resource(phase=observation.phase, message=observation.message, log_links=links, custom_info=info)
+        return Resource(
+            phase=observation.phase,
+            message=observation.message,
+            log_links=links,
+            custom_info=info,
+            outputs=observation.outputs,
+        )
 
     # -- DeleteTask --------------------------------------------------------------------
 

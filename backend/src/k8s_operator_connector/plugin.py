@@ -54,6 +54,8 @@ class Observation:
     # will announce by no change, e.g. a grace period for a condition path that does not exist.
     until: float = 0.0
     later: Observation | None = None
+    # The task's outputs, for a SUCCEEDED observation of a plugin that reads them from the object.
+    outputs: LiteralMap | None = None
 
     @property
     def terminal(self) -> bool:

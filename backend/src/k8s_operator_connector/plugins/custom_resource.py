@@ -23,6 +23,7 @@ from google.protobuf import json_format
 
 from flyte_k8s_operator.v1.custom_resource_pb2 import CustomResourceTask
 from flytekitplugins.k8s_operator.conditions import (
+    Bound,
     Condition,
     ConditionError,
     ProgressTemplate,
@@ -35,6 +36,7 @@ from flytekitplugins.k8s_operator.constants import CUSTOM_RESOURCE_TASK_TYPE, CU
 from flytekitplugins.k8s_operator.manifest import PLACEHOLDER_RE, ManifestError, render_manifest
 from k8s_operator_connector.kube_api import ResourceType
 from k8s_operator_connector.object_cache import created_at
+from k8s_operator_connector.object_outputs import OUTPUTS_ANNOTATION, OutputError, declare_outputs, read_outputs
 from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
 from k8s_operator_connector.plugin_registry import register
 from k8s_operator_connector.settings import AllowedKind, ConnectorSettings
@@ -151,6 +153,7 @@ class CustomResourcePlugin(OperatorPlugin):
                 _progress(config.progress_template)
         except ConditionError as error:
             raise InvalidTaskError(f"custom.{error.field_name}", str(error)) from error
+        outputs = declare_outputs(request.template, dict(config.outputs))
         manifest = json_format.MessageToDict(config.manifest)
         api_version, kind = manifest.get("apiVersion"), manifest.get("kind")
         if not isinstance(api_version, str) or not isinstance(kind, str) or not api_version or not kind:
@@ -174,6 +177,8 @@ class CustomResourcePlugin(OperatorPlugin):
             annotations[FAILURE_ANNOTATION] = config.failure_condition
         if config.progress_template:
             annotations[PROGRESS_ANNOTATION] = config.progress_template
+        if outputs:
+            annotations[OUTPUTS_ANNOTATION] = outputs
         metadata["annotations"] = annotations
         size = len(json.dumps(manifest))
         if size > request.settings.custom_resource.max_manifest_bytes:
@@ -201,8 +206,20 @@ class CustomResourcePlugin(OperatorPlugin):
             detail = f" ({progress})" if progress else ""
             return Observation.of(TaskExecution.RETRYABLE_FAILED, f"failure condition met: {failure}{detail}")
         if success.holds(bound)[0]:
-            return Observation.of(TaskExecution.SUCCEEDED, progress or f"success condition met: {success}")
+            return self._succeeded(
+                annotations.get(OUTPUTS_ANNOTATION, ""), bound, progress or f"success condition met: {success}"
+            )
         return self._waiting(obj, progress or f"waiting for: {success}", success, failure)
+
+    def _succeeded(self, outputs: str, bound: Bound, message: str) -> Observation:
+        """SUCCEEDED with the outputs read from the object; FAILED if one cannot be read."""
+        succeeded = Observation.of(TaskExecution.SUCCEEDED, message)
+        if not outputs:
+            return succeeded
+        try:
+            return dataclasses.replace(succeeded, outputs=read_outputs(outputs, bound))
+        except OutputError as error:
+            return Observation.of(TaskExecution.FAILED, f"the success condition holds, but {error}")
 
     def _waiting(
         self, obj: Mapping[str, Any], message: str, success: Condition, failure: Condition | None

@@ -25,6 +25,7 @@ ParallelJob functions in-process instead.
    SuccessPolicy
    ParallelJobTask
    CustomResourceTask
+   ObjectOutput
    WorkerInfo
    current_worker
    share
@@ -41,6 +42,7 @@ from flytekitplugins.k8s_operator.conditions import (
 from flytekitplugins.k8s_operator.config import ParallelJob, RestartPolicy, SuccessPolicy
 from flytekitplugins.k8s_operator.exchange import WorkerInfo, current_worker, gather, share
 from flytekitplugins.k8s_operator.manifest import ManifestError
+from flytekitplugins.k8s_operator.object_output import ObjectOutput
 from flytekitplugins.k8s_operator.task import CustomResourceConfig, CustomResourceTask, ParallelJobTask
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "CustomResourceConfig",
     "CustomResourceTask",
     "ManifestError",
+    "ObjectOutput",
     "ParallelJob",
     "ParallelJobTask",
     "ProgressTemplate",

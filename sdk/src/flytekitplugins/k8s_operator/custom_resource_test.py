@@ -2,19 +2,19 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from flytekit import kwtypes, workflow
+from flytekit import kwtypes, task, workflow
 from flytekit.extend.backend.base_connector import (
     AsyncConnectorBase,
     Resource,
     ResourceMeta,
 )
 from flytekit.models.core.execution import TaskExecutionPhase
-from flytekit.models.literals import LiteralMap
+from flytekit.models.literals import Literal, LiteralMap, Primitive, Scalar
 from flytekit.models.task import TaskTemplate
 from google.protobuf import json_format
 
 from flyte_k8s_operator.v1 import custom_resource_pb2
-from flytekitplugins.k8s_operator import ConditionError, CustomResourceTask, ManifestError
+from flytekitplugins.k8s_operator import ConditionError, CustomResourceTask, ManifestError, ObjectOutput
 from flytekitplugins.k8s_operator.conftest import registered
 from flytekitplugins.k8s_operator.manifest import render_manifest
 
@@ -177,7 +177,12 @@ class _FakeConnector(AsyncConnectorBase):
         return ResourceMeta()
 
     def get(self, resource_meta: ResourceMeta, **kwargs: Any) -> Resource:
-        return Resource(phase=TaskExecutionPhase.SUCCEEDED, message="1/3 done")
+        # As the connector answers: literals of the declared types, for a task that declares outputs.
+        template, _ = self.created[-1]
+        if not template.interface.outputs:
+            return Resource(phase=TaskExecutionPhase.SUCCEEDED, message="1/3 done")
+        pods = Literal(scalar=Scalar(primitive=Primitive(integer=3)))
+        return Resource(phase=TaskExecutionPhase.SUCCEEDED, message="1/3 done", outputs=LiteralMap({"pods": pods}))
 
     def delete(self, resource_meta: ResourceMeta, **kwargs: Any) -> None:
         pass
@@ -206,3 +211,62 @@ def test_local_run_goes_through_the_connector(fake_connector: _FakeConnector) ->
 def test_without_a_connector_the_error_names_the_package() -> None:
     with pytest.raises(AssertionError, match="needs the flyte-k8s-operator-connector package"):
         count_to(n=1, team="x")
+
+
+count_pods = CustomResourceTask(
+    name="count_pods",
+    manifest=_manifest(),
+    success_condition="object.status.ready",
+    outputs={"pods": ObjectOutput(int, "object.status.succeeded")},
+)
+
+
+def test_outputs_are_typed_in_the_interface_and_travel_in_custom(serialize: Callable[[Any], dict[str, Any]]) -> None:
+    assert count_pods.python_interface.outputs == {"pods": int}
+    template = serialize(count_pods)
+    assert template["custom"]["outputs"] == {"pods": "object.status.succeeded"}
+    assert template["interface"]["outputs"]["variables"]["pods"]["type"] == {"simple": "INTEGER"}
+
+
+@pytest.mark.parametrize(
+    ("outputs", "error", "message"),
+    [
+        (
+            {"pods": ObjectOutput(list, "object.status.x")},
+            ValueError,
+            r"bad.outputs.pods: type <class 'list'> is not one of int, float",
+        ),
+        (
+            {"pods": (int, "object.status.x")},
+            ValueError,
+            r"bad.outputs.pods: expected ObjectOutput\(type, expression\), got tuple",
+        ),
+        (
+            {"pods": ObjectOutput(int, "status.succeeded")},
+            ConditionError,
+            r"bad.outputs.pods: unknown name 'status' .* at position 0",
+        ),
+        (
+            {"pods": ObjectOutput(int, "object.status.succeeded +")},
+            ConditionError,
+            r"bad.outputs.pods: CEL syntax error at position",
+        ),
+    ],
+)
+def test_invalid_outputs_are_rejected_at_declaration(
+    outputs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        CustomResourceTask(name="bad", manifest=_manifest(), success_condition="true", outputs=outputs)
+
+
+def test_a_downstream_task_consumes_an_output_in_a_local_run(fake_connector: _FakeConnector) -> None:
+    @task
+    def double(pods: int) -> int:
+        return 2 * pods
+
+    @workflow
+    def wf() -> int:
+        return double(pods=count_pods())
+
+    assert wf() == 6

@@ -12,7 +12,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
@@ -36,6 +36,7 @@ from google.protobuf import json_format
 from flyte_k8s_operator.v1 import custom_resource_pb2
 from flytekitplugins.k8s_operator.conditions import (
     Condition,
+    Expression,
     ProgressTemplate,
     parse_condition,
     parse_progress_template,
@@ -54,6 +55,7 @@ from flytekitplugins.k8s_operator.constants import (
 from flytekitplugins.k8s_operator.exchange import current_worker
 from flytekitplugins.k8s_operator.local_run import KEEP_OBJECTS_ENV, LocalRunReporter, describe, keep_objects, wait_for
 from flytekitplugins.k8s_operator.manifest import ManifestError, validate_manifest
+from flytekitplugins.k8s_operator.object_output import ObjectOutput, compile_outputs
 
 __all__ = ["CustomResourceConfig", "CustomResourceTask", "ParallelJobTask", "local_mode"]
 
@@ -307,12 +309,14 @@ class CustomResourceConfig:
         success_condition: When the object has succeeded (CEL), e.g. ``object.status.phase == 'Succeeded'``.
         failure_condition: When it has failed; None: never (only the timeout ends it).
         progress_template: Optional text shown while running, e.g. ``"{object.status.succeeded} done"``.
+        outputs: Output name -> the expression its value is read with when the task succeeds.
     """
 
     manifest: Mapping[str, Any]
     success_condition: Condition
     failure_condition: Condition | None
     progress_template: ProgressTemplate | None
+    outputs: Mapping[str, Expression] = field(default_factory=dict)
 
     def to_proto(self) -> custom_resource_pb2.CustomResourceTask:
         """The ``flyte_k8s_operator.v1.CustomResourceTask`` message written to ``TaskTemplate.custom``."""
@@ -320,6 +324,7 @@ class CustomResourceConfig:
             success_condition=str(self.success_condition),
             failure_condition=str(self.failure_condition) if self.failure_condition else "",
             progress_template=str(self.progress_template) if self.progress_template else "",
+            outputs={name: expression.text for name, expression in self.outputs.items()},
         )
         message.manifest.update(self.manifest)
         return message
@@ -352,6 +357,7 @@ class CustomResourceTask(_ConnectorExecution, PythonTask[CustomResourceConfig]):
             failure_condition="object.status.conditions.exists(c, c.type == 'Failed' && c.status == 'True')",
             progress_template="{object.status.succeeded}/{object.spec.completions} done",
             inputs=kwtypes(n=int),
+            outputs={"pods": ObjectOutput(int, "object.status.succeeded")},
         )
 
     Args:
@@ -365,6 +371,8 @@ class CustomResourceTask(_ConnectorExecution, PythonTask[CustomResourceConfig]):
         progress_template: Text with ``{expression}`` references; empty for none.
         inputs: Input names and types (``kwtypes(n=int)``); only ``str``, ``int``, ``float``,
             ``bool`` and ``datetime``, the values placeholders can render.
+        outputs: Output names and :class:`ObjectOutput` (type and CEL expression), read from the
+            object when the success condition holds; a missing or mistyped value fails the task.
         **kwargs: Passed to ``PythonTask`` (e.g. ``metadata=TaskMetadata(retries=2, timeout=...)``).
     """
 
@@ -378,6 +386,7 @@ class CustomResourceTask(_ConnectorExecution, PythonTask[CustomResourceConfig]):
         failure_condition: str = "",
         progress_template: str = "",
         inputs: Mapping[str, type] | None = None,
+        outputs: Mapping[str, ObjectOutput] | None = None,
         **kwargs: Any,
     ) -> None:
         declared = dict(inputs or {})
@@ -401,12 +410,13 @@ class CustomResourceTask(_ConnectorExecution, PythonTask[CustomResourceConfig]):
             progress_template=(
                 parse_progress_template(progress_template, f"{name}.progress_template") if progress_template else None
             ),
+            outputs=compile_outputs(name, outputs),
         )
         super().__init__(
             task_type=self._TASK_TYPE,
             name=name,
             task_config=config,
-            interface=Interface(inputs=declared, outputs={}),
+            interface=Interface(inputs=declared, outputs={key: output.type for key, output in (outputs or {}).items()}),
             task_type_version=CUSTOM_RESOURCE_TASK_TYPE_VERSION,
             **kwargs,
         )
