@@ -210,6 +210,7 @@ class LeaseElector:
 
     def run(self, stopped: threading.Event) -> None:
         """Acquire and renew every retry period until ``stopped``, then release."""
+        logger.info("candidate for the sweeper on %s (identity %s)", self.where, self.identity)
         while True:
             self.try_acquire_or_renew()
             period = self.settings.retry_period_seconds
