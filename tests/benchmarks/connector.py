@@ -14,17 +14,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import sys
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
-import yaml
 from flyteidl.core.execution_pb2 import TaskExecution
 from flyteidl.service.agent_pb2_grpc import AsyncAgentServiceStub
 
@@ -38,15 +35,23 @@ from benchmarks.processes import (
     rss_kib,
 )
 from benchmarks.profiling import Sampler
+from benchmarks.serving import (
+    CONFIG_ENV,
+    CRD,
+    OPERATOR_MODULE,
+    OPERATOR_TASK_TYPE,
+    OPERATOR_TASK_TYPE_VERSION,
+    PARALLEL_JOBS,
+    PROPELLER_WORKERS,
+    find_crd,
+    operator_config,
+    progress,
+    wait_for_phase,
+    wait_until_serving,
+)
 from benchmarks.workload import create_requests, get_request
 
-CRD = Path("operator_bundle/config/crd/bases/workloads.example.com_paralleljobs.yaml")
-PARALLEL_JOBS = "paralleljobs"
-OPERATOR_MODULE = "k8s_operator_connector.connectors"
 NAIVE_MODULE = "benchmarks.naive_connector"
-# Propeller's connector plugin refreshes task states with 10 workers by default
-# (flyteplugins webapi/agent config: webApi.caching.workers = 10).
-PROPELLER_WORKERS = 10
 UNLOADED_CALLS = 1000
 # Propeller re-reads every task once per resync interval (webApi.caching.resyncInterval, 30 s).
 PACED_RATE = 10_000 / 30
@@ -73,7 +78,7 @@ class Subject:
     module: str
 
 
-OPERATOR = Subject("operator", "parallel_job", 1, "bench-operator", OPERATOR_MODULE)
+OPERATOR = Subject("operator", OPERATOR_TASK_TYPE, OPERATOR_TASK_TYPE_VERSION, "bench-operator", OPERATOR_MODULE)
 NAIVE = Subject("naive", NAIVE_TASK_TYPE, NAIVE_TASK_TYPE_VERSION, "bench-naive", NAIVE_MODULE)
 
 
@@ -96,59 +101,6 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _find_crd() -> Path:
-    for base in (Path.cwd(), *Path(__file__).resolve().parents):
-        if (base / CRD).is_file():
-            return base / CRD
-    raise SystemExit(f"cannot find {CRD}: run from the buildroot or pass --crd")
-
-
-def _progress(message: str) -> None:
-    print(f"[benchmark {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def _operator_config(work_dir: Path, kubeconfig: Path) -> Path:
-    """Our connector's settings: this namespace only, and an API rate limit the benchmark never hits."""
-    path = work_dir / "operator-connector.yaml"
-    keys = work_dir / "meta-signing-keys"
-    keys.write_text(secrets.token_hex(32) + "\n")
-    settings = {
-        "metaSigning": {"mode": "required", "keysPath": str(keys)},
-        "namespaces": [OPERATOR.namespace],
-        "taskPolicy": {"namespaces": [OPERATOR.namespace]},
-        "defaultNamespace": OPERATOR.namespace,
-        "taskTypes": ["parallel_job"],
-        "api": {"qps": 100000, "burst": 100000, "kubeconfig": str(kubeconfig)},
-    }
-    path.write_text(yaml.safe_dump(settings))
-    return path
-
-
-async def _wait_until_serving(channel: grpc.aio.Channel, server: ConnectorServer, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        server.check_alive()
-        try:
-            await asyncio.wait_for(channel.channel_ready(), timeout=1.0)
-            return
-        except TimeoutError as error:
-            if time.monotonic() > deadline:
-                message = f"{server.label} connector not serving after {timeout:.0f}s:\n{server.log_tail()}"
-                raise RuntimeError(message) from error
-
-
-async def _wait_for_phase(stub: AsyncAgentServiceStub, request: Any, phase: int, timeout: float = 300.0) -> float:
-    """Seconds until GetTask answers ``phase`` for this task."""
-    started = time.perf_counter()
-    while True:
-        phases, _ = await get_tasks(stub, [request], 1)
-        if phases.get(TaskExecution.Phase.Name(phase)):
-            return time.perf_counter() - started
-        if time.perf_counter() - started > timeout:
-            raise RuntimeError(f"GetTask did not answer {TaskExecution.Phase.Name(phase)} within {timeout:.0f}s")
-        await asyncio.sleep(0.05)
-
-
 def _requests_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {verb: after[verb] - before[verb] for verb in after if after[verb] != before[verb]}
 
@@ -158,7 +110,7 @@ async def _measure(
 ) -> dict[str, Any]:
     environment = {KUBECONFIG_ENV: str(emulator.kubeconfig)}
     if subject is OPERATOR:
-        environment["K8S_OPERATOR_CONNECTOR_CONFIG"] = str(_operator_config(work_dir, emulator.kubeconfig))
+        environment[CONFIG_ENV] = str(operator_config(work_dir, emulator.kubeconfig, OPERATOR.namespace))
     server = ConnectorServer(subject.label, [subject.module], work_dir, environment, [])
     tasks = arguments.tasks
     # Built before any timing: the client's own work is not part of the connector's figures.
@@ -166,7 +118,7 @@ async def _measure(
     server.start()
     try:
         async with grpc.aio.insecure_channel(server.address) as channel:
-            await _wait_until_serving(channel, server)
+            await wait_until_serving(channel, server)
             stub = AsyncAgentServiceStub(channel)
             pid = server.pid
             rss_start = rss_kib(pid)
@@ -176,10 +128,10 @@ async def _measure(
             await get_tasks(stub, [get_request(subject.task_type, subject.task_type_version, warm_metas[0])], 1)
             rss_baseline = rss_kib(pid)
 
-            _progress(f"{subject.label}: creating {tasks} tasks")
+            progress(f"{subject.label}: creating {tasks} tasks")
             metas, create_calls = await create_tasks(stub, creates[:tasks], arguments.concurrency)
             gets = [get_request(subject.task_type, subject.task_type_version, meta) for meta in metas]
-            _progress(f"{subject.label}: the operator marks {tasks} objects Running")
+            progress(f"{subject.label}: the operator marks {tasks} objects Running")
             emulator.command(
                 "set_phase",
                 resource=PARALLEL_JOBS,
@@ -187,9 +139,9 @@ async def _measure(
                 phase="Running",
                 workers=arguments.workers,
             )
-            running_visible_s = await _wait_for_phase(stub, gets[-1], TaskExecution.RUNNING)
+            running_visible_s = await wait_for_phase(stub, gets[-1], TaskExecution.RUNNING)
 
-            _progress(f"{subject.label}: {arguments.rounds} polling rounds over {tasks} tasks")
+            progress(f"{subject.label}: {arguments.rounds} polling rounds over {tasks} tasks")
             requests_before = emulator.command("counts", resource=PARALLEL_JOBS)
             sampler = None
             if arguments.profile_dir:
@@ -205,7 +157,7 @@ async def _measure(
             # Service time without queueing: one call in flight (at most 1,000 calls).
             _, unloaded = await get_tasks(stub, gets[:UNLOADED_CALLS], 1)
             paced_calls = gets[: int(arguments.paced_rate * PACED_SECONDS)]
-            _progress(f"{subject.label}: {len(paced_calls)} GetTask calls paced at {arguments.paced_rate:.0f}/s")
+            progress(f"{subject.label}: {len(paced_calls)} GetTask calls paced at {arguments.paced_rate:.0f}/s")
             paced = await paced_round(stub, paced_calls, arguments.paced_rate, arguments.concurrency)
     finally:
         server.stop()
@@ -271,11 +223,11 @@ def _targets(operator: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 async def _run(arguments: argparse.Namespace) -> None:
-    crd = arguments.crd or _find_crd()
+    crd = find_crd(arguments.crd)
     work_dir = Path(tempfile.mkdtemp(prefix="connector-benchmark-"))
     subjects = [s for s in (OPERATOR, NAIVE) if arguments.only in (None, s.label)]
     emulator = EmulatorProcess(crd)
-    _progress(f"emulator (child process) at {emulator.url}; logs in {work_dir}")
+    progress(f"emulator (child process) at {emulator.url}; logs in {work_dir}")
     results: dict[str, dict[str, Any]] = {}
     try:
         for subject in subjects:

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import grpc
 from flyteidl.admin import agent_pb2
 from flyteidl.core.execution_pb2 import TaskExecution
 from flyteidl.service.agent_pb2_grpc import AsyncAgentServiceStub
@@ -126,3 +127,38 @@ def percentile_ms(latencies: Sequence[float], fraction: float) -> float:
     ordered = sorted(latencies)
     rank = max(0, min(len(ordered) - 1, int(round(fraction * len(ordered))) - 1))
     return round(ordered[rank] * 1000, 3)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One GetTask: when it was sent (seconds on the caller's perf_counter), how long it took,
+    the phase answered and the message."""
+
+    sent: float
+    seconds: float
+    phase: str
+    message: str
+
+
+async def get_until(
+    stub: AsyncAgentServiceStub, requests: Sequence[agent_pb2.GetTaskRequest], concurrency: int, until: float
+) -> list[Answer]:
+    """GetTask over ``requests`` in turn, ``concurrency`` in flight back to back, until the
+    perf_counter reaches ``until``. A call that fails counts with phase ``ERROR`` (and its code)."""
+    answers: list[Answer] = []
+    turns = iter(range(10**12))
+
+    async def worker() -> None:
+        for turn in turns:
+            sent = time.perf_counter()
+            if sent >= until:
+                return
+            try:
+                response = await stub.GetTask(requests[turn % len(requests)], timeout=_CALL_TIMEOUT_SECONDS)
+                phase, message = TaskExecution.Phase.Name(response.resource.phase), response.resource.message
+            except grpc.aio.AioRpcError as error:
+                phase, message = "ERROR", f"{error.code().name}: {error.details()}"
+            answers.append(Answer(sent, time.perf_counter() - sent, phase, message))
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return answers

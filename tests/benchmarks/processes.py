@@ -8,9 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+from prometheus_client.parser import text_string_to_metric_families
 
 PYFLYTE_MAIN = "from flytekit.clis.sdk_in_container.pyflyte import main; main()"
 
@@ -36,6 +39,25 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
+
+
+def peak_rss_kib(pid: int) -> int:
+    """The highest resident set size of a process so far (VmHWM in /proc/<pid>/status, KiB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
+
+
+def scrape_metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample on a Prometheus port, fetched over HTTP: {(name, sorted labels): value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def cpu_seconds(pid: int) -> float:
@@ -106,13 +128,14 @@ class ConnectorServer:
     environment: dict[str, str] = field(default_factory=dict)
     extra_path: list[Path] = field(default_factory=list)
     port: int = 0
+    metrics_port: int = 0
     process: subprocess.Popen[Any] | None = None
     _log: TextIO | None = None
 
     def start(self) -> None:
-        self.port = free_port()
+        self.port, self.metrics_port = free_port(), free_port()
         command = [sys.executable, "-c", PYFLYTE_MAIN, "serve", "connector"]
-        command += ["--port", str(self.port), "--prometheus_port", str(free_port())]
+        command += ["--port", str(self.port), "--prometheus_port", str(self.metrics_port)]
         for module in self.modules:
             command += ["--modules", module]
         self._log = (self.log_dir / f"{self.label}.log").open("w")

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +27,8 @@ from flyteidl.admin import agent_pb2
 from flyteidl.core.execution_pb2 import TaskExecution
 from flyteidl.service import agent_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks.processes import child_environment, free_port, rss_kib
+from benchmarks.processes import child_environment, free_port, rss_kib, scrape_metrics
 from k8s_operator_connector.conftest import make_metadata, make_template, write_signing_key
 from kube_emulator import KubeEmulator, wait_until
 from kube_emulator.faults import FaultRule
@@ -170,13 +168,7 @@ class ConnectorProcess:
 
     def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         """Every sample on the metrics port, fetched over HTTP: {(name, sorted labels): value}."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as response:
-            text = response.read().decode()
-        return {
-            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
+        return scrape_metrics(self.metrics_port)
 
     def check_alive(self) -> None:
         assert self.process is not None
