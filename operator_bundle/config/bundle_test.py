@@ -91,6 +91,8 @@ ALLOWED_RULES = {
         ("workloads.example.com", "paralleljobs"): {"create", "get", "list", "watch", "delete"},
         **PLUGIN_RULES,
         ("", "events"): {"get", "list", "watch"},
+        # Flyte's executions, for the orphan sweep and owner references (executions.py): read only.
+        ("flyte.lyft.com", "flyteworkflows"): {"get"},
     },
     "flyte-operator-kit-paralleljobs-edit": {
         ("workloads.example.com", "paralleljobs"): {"create", "delete", "deletecollection", "patch", "update"},

@@ -24,6 +24,7 @@ from flytekit.models.task import TaskExecutionMetadata, TaskTemplate
 from k8s_operator_connector.admission import TaskAdmission
 from k8s_operator_connector.api_errors import create_failure, is_quota_exceeded, observe_failure
 from k8s_operator_connector.console_phase import SHAPED_PHASES, for_console
+from k8s_operator_connector.executions import execution_name, with_owner_reference
 from k8s_operator_connector.kube_api import KubeApiError
 from k8s_operator_connector.log_links import LinkSubject, render_log_links
 from k8s_operator_connector.metrics import QUOTA_WAITS
@@ -108,6 +109,8 @@ class OperatorConnector(AsyncConnectorBase):
         refusal = self.admission.object_refusal(manifest)
         if refusal:
             return self._failed(context, refusal)
+        if settings.executions.owner_references:
+            manifest = self._owned_by_execution(manifest, context, metadata)
         meta = self.meta_type(
             group=built.resource.group,
             version=built.resource.version,
@@ -124,6 +127,17 @@ class OperatorConnector(AsyncConnectorBase):
             return created
         meta.uid = created.uid
         return meta
+
+    def _owned_by_execution(
+        self, manifest: dict[str, Any], context: TaskContext, metadata: TaskExecutionMetadata | None
+    ) -> dict[str, Any]:
+        """The manifest with an owner reference to the execution's FlyteWorkflow, which lives in
+        the namespace propeller sent: only an object in that namespace can have it as owner."""
+        execution = execution_name(context.task_execution_id)
+        if not execution or metadata is None or metadata.namespace != context.namespace:
+            return manifest
+        reference = self.runtime.execution_owners.reference(context.namespace, execution)
+        return with_owner_reference(manifest, reference) if reference else manifest
 
     def _create_or_adopt(
         self, built: BuiltObject, manifest: dict[str, Any], meta: OperatorResourceMeta, cache: ObjectCache

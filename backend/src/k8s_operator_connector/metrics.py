@@ -32,6 +32,9 @@ API_ERRORS = Counter(
     ["verb", "code"],
 )
 CLEANUP_DELETES = Counter(f"{PREFIX}cleanup_deletes", "Finished objects deleted by retention cleanup", ["resource"])
+ORPHAN_DELETES = Counter(
+    f"{PREFIX}orphan_deletes", "Running objects deleted because their Flyte execution was gone", ["resource"]
+)
 QUOTA_WAITS = Counter(f"{PREFIX}quota_waits", "Creates refused for quota, sealed into the meta for a later GetTask")
 SWEEPER_LEADER = Gauge(
     f"{PREFIX}sweeper_leader", "1 while this replica holds the sweeper Lease and so runs retention cleanup"

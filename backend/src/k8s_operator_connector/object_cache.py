@@ -124,6 +124,16 @@ class ObjectCache(ListWatch):
                 if (since := _terminal_since(tracked, now, wall_now)) is not None and since <= now - age_seconds
             ]
 
+    def running(self) -> list[tuple[Key, Tracked]]:
+        """Objects not (yet) finished, by what the watch saw last."""
+        now, wall_now = self._clock(), time.time()
+        with self._lock:
+            return [
+                (key, tracked)
+                for key, tracked in self._objects.items()
+                if _terminal_since(tracked, now, wall_now) is None
+            ]
+
     # -- writes ------------------------------------------------------------------------
 
     def record(self, obj: Mapping[str, Any]) -> Tracked:

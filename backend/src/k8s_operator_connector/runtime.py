@@ -12,11 +12,13 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from k8s_operator_connector.executions import ExecutionOwners
 from k8s_operator_connector.kube_api import KubeApi, KubeApiError, ResourceType
 from k8s_operator_connector.leader_election import LeaseElector, lease_namespace
 from k8s_operator_connector.meta_signing import DeferredMetaSigner, Signer
 from k8s_operator_connector.metrics import CLEANUP_DELETES
 from k8s_operator_connector.object_cache import ObjectCache
+from k8s_operator_connector.orphans import OrphanSweep
 from k8s_operator_connector.pending_create import PendingCreates
 from k8s_operator_connector.plugin import Observation
 from k8s_operator_connector.settings import ConnectorSettings
@@ -50,6 +52,8 @@ class ConnectorRuntime:
         election = settings.leader_election
         self.elector = LeaseElector(lambda: self.api, election, lease_namespace(election, settings.default_namespace))
         self._elector_thread: threading.Thread | None = None
+        self.orphans = OrphanSweep(lambda: self.api, settings.executions)
+        self.execution_owners = ExecutionOwners(lambda: self.api)
         # Creates waiting for quota travel sealed in their resource metas, never in memory here.
         self.pending_creates = PendingCreates(self.signer.signing_keys)
         # Blocking API calls (create, delete, cache misses) run here, off the gRPC event loop.
@@ -127,9 +131,10 @@ class ConnectorRuntime:
                 self.sweep_once(still_leading=self.elector.is_leader)
 
     def sweep_once(self, still_leading: Callable[[], bool] = lambda: True) -> int:
-        """Delete objects finished longer than the retention ago; returns how many. Stops as
-        soon as ``still_leading`` says this replica lost the sweeper Lease."""
-        deleted = 0
+        """Delete running objects whose execution is gone (orphans.py) and objects finished
+        longer than the retention ago; returns how many. Stops as soon as ``still_leading``
+        says this replica lost the sweeper Lease."""
+        deleted = self.orphans.sweep(self.caches(), still_leading) if self.settings.executions.orphan_sweep else 0
         for cache in self.caches():
             for key in cache.finished_before(self.settings.finished_retention_seconds):
                 if not still_leading():

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from k8s_operator_connector.execution_settings import ExecutionSettings, parse_executions
 from k8s_operator_connector.lease_settings import LeaderElectionSettings, parse_leader_election
 from k8s_operator_connector.log_template import LogTemplate, TemplateError, parse_template
 from k8s_operator_connector.meta_signing import MetaSigningSettings, parse_meta_signing
@@ -96,6 +97,7 @@ class ConnectorSettings:
     task_policy: TaskPolicySettings = field(default_factory=TaskPolicySettings)
     pod_security: PodSecuritySettings = field(default_factory=PodSecuritySettings)
     leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
+    executions: ExecutionSettings = field(default_factory=ExecutionSettings)
 
     def watches_namespace(self, namespace: str) -> bool:
         return not self.namespaces or namespace in self.namespaces
@@ -187,6 +189,7 @@ def parse_settings(document: Any) -> ConnectorSettings:
         task_policy=parse_task_policy(root.child("taskPolicy")),
         pod_security=parse_pod_security(root.child("podSecurity")),
         leader_election=parse_leader_election(root.child("leaderElection")),
+        executions=parse_executions(root.child("executions")),
     )
     root.finish()
     return settings

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from k8s_operator_connector.execution_settings import ExecutionSettings
 from k8s_operator_connector.lease_settings import LeaderElectionSettings
 from k8s_operator_connector.meta_signing import MetaSigningSettings
 from k8s_operator_connector.plugin_registry import enabled_plugins
@@ -72,6 +73,11 @@ leaderElection:
   leaseDurationSeconds: 30
   renewDeadlineSeconds: 20
   retryPeriodSeconds: 5
+executions:
+  ownerReferences: true
+  orphanSweep: false
+  orphanGraceSeconds: 0
+  orphanCheckIntervalSeconds: 1
 """
 
 
@@ -105,6 +111,9 @@ def test_every_key_is_read_from_yaml(tmp_path: Path) -> None:
         task_policy=TaskPolicySettings(namespaces=("{{ project }}-{{ domain }}", "shared"), service_accounts=("*",)),
         pod_security=PodSecuritySettings(level="restricted"),
         leader_election=LeaderElectionSettings("sweeper.team-a", "flyte", 30, 20, 5),
+        executions=ExecutionSettings(
+            owner_references=True, orphan_sweep=False, orphan_grace_seconds=0, orphan_check_interval_seconds=1
+        ),
     )
     assert settings.pod_defaults.default_labels == {"team": "ml"}
     assert settings.custom_resource.allowed_kinds[0].api_version == "v1"
