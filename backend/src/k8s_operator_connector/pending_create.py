@@ -34,11 +34,10 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-# cryptography is installed with the kubernetes client (google-auth requires it); not a declared requirement yet.
-from cryptography.exceptions import InvalidTag  # pants: no-infer-dep
-from cryptography.hazmat.primitives import hashes  # pants: no-infer-dep
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # pants: no-infer-dep
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF  # pants: no-infer-dep
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 #: Base64 characters of a sealed manifest; with the rest of a meta it stays under the 16 KiB
 #: ``meta_signing.MAX_META_BYTES`` that GetTask accepts.
