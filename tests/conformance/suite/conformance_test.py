@@ -91,6 +91,11 @@ def test_an_unreadable_kubeconfig_is_one_clear_error(tmp_path: Path, capsys):
     assert f"cannot use the kubeconfig {tmp_path / 'missing'}" in capsys.readouterr().err
 
 
+def test_an_unreadable_ca_certificate_is_one_clear_error(embedded, tmp_path: Path, capsys):
+    assert main(existing(embedded, "--ca-cert", str(tmp_path / "ca.crt"))) == 2
+    assert f"cannot read --ca-cert {tmp_path / 'ca.crt'}: No such file or directory" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -98,6 +103,7 @@ def test_an_unreadable_kubeconfig_is_one_clear_error(tmp_path: Path, capsys):
         (["--connector", "h:1"], "--connector needs --kubeconfig"),
         (["--plugin", "job_set"], "--plugin TASK_TYPE and --sample MODULE:ATTRIBUTE go together"),
         (["--connector-config", "flat"], "expected NAMESPACE/NAME-PREFIX"),
+        (["--tls-server-name", "connector.flyte"], "--tls-server-name needs --ca-cert"),
     ],
 )
 def test_argument_mistakes_name_the_option(arguments, message, capsys):

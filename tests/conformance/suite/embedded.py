@@ -9,18 +9,20 @@ connector's gRPC address. The connector's configuration is also stored where the
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from conformance.suite.cluster import CONFIG_MAPS, CONNECTOR_CONFIG_KEY, ClusterView
+from conformance.suite.cluster import CONFIG_MAPS, CONNECTOR_CONFIG_KEY, ClusterView, wait_for
 from embedded_cluster.cluster import EmbeddedCluster
 from kube_emulator.faults import Faults
 from reliability.harness import BUNDLE_CRD, ConnectorProcess, connector_config
 
 CONFIG_NAMESPACE = "flyte"
+KUBECONFIG_WAIT_SECONDS = 60.0
 CONFIG_MAP_NAME = "flyte-k8s-operator-connector-config-embedded"
 POD_DEFAULTS = {
     "default-labels": {"conformance.flyte-operator-kit/pod-default": "label"},
@@ -69,18 +71,36 @@ class EmbeddedTarget:
         return self.cluster.emulator.faults
 
     def start(self) -> EmbeddedTarget:
-        self.cluster.start()
-        for crd in self.extra_crds:
-            self.cluster.emulator.install_crd(crd)
-        config = embedded_connector_config(self.kubeconfig)
-        view = ClusterView(self.kubeconfig)
+        """The connector starts while the operator does (each is a Python process importing for
+        seconds; on 2 cores that halves the wait): it needs only the API, up right after the
+        emulator starts and writes the kubeconfig."""
+        failures: list[BaseException] = []
+        serving = threading.Thread(target=self._serve_connector, args=(failures,), name="connector-start")
+        serving.start()
         try:
-            body = {"metadata": {"name": CONFIG_MAP_NAME}, "data": {CONNECTOR_CONFIG_KEY: yaml.safe_dump(config)}}
-            view.create(CONFIG_MAPS, CONFIG_NAMESPACE, body)
+            self.cluster.start()
         finally:
-            view.close()
-        self.connector = ConnectorProcess(self.work_dir, config, pythonpath=self.pythonpath).start()
+            serving.join()
+        if failures:
+            raise failures[0]
         return self
+
+    def _serve_connector(self, failures: list[BaseException]) -> None:
+        try:
+            if not wait_for(self.kubeconfig.exists, KUBECONFIG_WAIT_SECONDS):
+                raise TimeoutError(f"the emulator wrote no kubeconfig within {KUBECONFIG_WAIT_SECONDS:.0f} s")
+            for crd in self.extra_crds:
+                self.cluster.emulator.install_crd(crd)
+            config = embedded_connector_config(self.kubeconfig)
+            view = ClusterView(self.kubeconfig)
+            try:
+                body = {"metadata": {"name": CONFIG_MAP_NAME}, "data": {CONNECTOR_CONFIG_KEY: yaml.safe_dump(config)}}
+                view.create(CONFIG_MAPS, CONFIG_NAMESPACE, body)
+            finally:
+                view.close()
+            self.connector = ConnectorProcess(self.work_dir, config, pythonpath=self.pythonpath).start()
+        except BaseException as error:  # re-raised by start(), in the caller's thread
+            failures.append(error)
 
     def restart_connector(self) -> None:
         """A new connector process on the same port: it imports the plugins' sources afresh."""

@@ -46,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
     target.add_argument("--connector", default="", help="the connector's gRPC address HOST:PORT, e.g. a port-forward")
     target.add_argument("--ca-cert", type=Path, help="speak TLS to the connector, trusting this CA bundle")
     target.add_argument(
+        "--tls-server-name", default="", help="the name to expect in the connector's certificate (with --ca-cert)"
+    )
+    target.add_argument(
         "--connector-config",
         default=DEFAULT_CONNECTOR_CONFIG,
         help="NAMESPACE/NAME-PREFIX of the ConfigMap holding the connector's connector.yaml (default: %(default)s)",
@@ -79,6 +82,8 @@ def _check(arguments: argparse.Namespace, parse: argparse.ArgumentParser) -> Non
         parse.error("--connector needs --kubeconfig (the suite checks objects and pods through it)")
     if bool(arguments.plugin) != bool(arguments.sample):
         parse.error("--plugin TASK_TYPE and --sample MODULE:ATTRIBUTE go together")
+    if arguments.tls_server_name and arguments.ca_cert is None:
+        parse.error("--tls-server-name needs --ca-cert (it names the server in a TLS certificate)")
     if "/" not in arguments.connector_config:
         parse.error(f"--connector-config {arguments.connector_config!r}: expected NAMESPACE/NAME-PREFIX")
 
@@ -91,12 +96,15 @@ def run(arguments: argparse.Namespace, kubeconfig: Path, connector: str, faults:
         samples[arguments.plugin] = load_sample(arguments.sample, arguments.plugin)
     credentials = None
     if arguments.ca_cert is not None:
-        credentials = grpc.ssl_channel_credentials(root_certificates=arguments.ca_cert.read_bytes())
+        try:
+            credentials = grpc.ssl_channel_credentials(root_certificates=arguments.ca_cert.read_bytes())
+        except OSError as error:
+            raise TargetError(f"cannot read --ca-cert {arguments.ca_cert}: {error.strerror}") from error
     try:
         cluster = ClusterView(kubeconfig, arguments.context)
     except Exception as error:  # kubernetes.config raises several types for a bad file
         raise TargetError(f"cannot use the kubeconfig {kubeconfig}: {error}") from error
-    client = PropellerClient(connector, credentials)
+    client = PropellerClient(connector, credentials, arguments.tls_server_name)
     try:
         try:
             client.list_agents(timeout=arguments.connect_timeout)
@@ -141,8 +149,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from conformance.suite.embedded import CONFIG_MAP_NAME, CONFIG_NAMESPACE, EmbeddedTarget
 
         arguments.connector_config = f"{CONFIG_NAMESPACE}/{CONFIG_MAP_NAME}"
+        started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="conformance-") as scratch, EmbeddedTarget(Path(scratch)) as embedded:
-            print(f"embedded cluster: kubeconfig {embedded.kubeconfig}, connector {embedded.address}", flush=True)
+            print(
+                f"embedded cluster up in {time.monotonic() - started:.1f}s: kubeconfig {embedded.kubeconfig}, "
+                f"connector {embedded.address}",
+                flush=True,
+            )
             return run(arguments, embedded.kubeconfig, embedded.address, embedded.faults)
     except (SampleError, TargetError) as error:
         print(f"conformance: {error}", file=sys.stderr)
