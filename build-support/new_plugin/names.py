@@ -15,7 +15,9 @@ _GROUP = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})+")
 _VERSION = re.compile(r"v[1-9][0-9]*(?:(?:alpha|beta)[1-9][0-9]*)?")
 _KIND = re.compile(r"[A-Z][a-z0-9]*(?:[A-Z][a-z0-9]*)*")
 _PLURAL = re.compile(_DNS_LABEL)
-# Top-level modules the proto package `<name>.v1` must not shadow (besides the standard library).
+# Module names a plugin's modules must not repeat (besides the standard library's): the SDK and
+# backend modules and the test files are named after the plugin, and tracebacks, test ids and
+# imports in a plugin's tests should never leave a doubt which one is meant.
 _TAKEN_MODULES = frozenset(
     {
         "flyte_k8s_operator",
@@ -78,11 +80,11 @@ class PluginNames:
 
     @property
     def proto_package(self) -> str:
-        return f"{self.name}.v1"
+        return f"flyte_k8s_operator.{self.name}.v1"
 
     @property
     def proto_dir(self) -> str:
-        return f"common/proto/{self.name}/v1"
+        return f"common/proto/flyte_k8s_operator/{self.name}/v1"
 
     def substitutions(self) -> dict[str, str]:
         """The ``$placeholders`` of the templates."""
@@ -110,13 +112,17 @@ def validate_name(name: str) -> str:
         )
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidNameError(f"--name {name!r}: at most {MAX_NAME_LENGTH} characters, got {len(name)}")
+    if re.fullmatch(r"v[0-9].*", name):
+        raise InvalidNameError(
+            f"--name {name!r}: looks like an API version (it would sit beside flyte_k8s_operator.v1)"
+        )
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         raise InvalidNameError(f"--name {name!r}: a Python keyword cannot name a module")
     if name.endswith("_test") or name.startswith("test_") or name in {"test", "tests"}:
         raise InvalidNameError(f"--name {name!r}: names like *_test / test_* are taken by test files")
     if name in sys.stdlib_module_names or name in _TAKEN_MODULES:
         raise InvalidNameError(
-            f"--name {name!r}: the proto package `{name}.v1` would shadow the module {name!r}; pick another name"
+            f"--name {name!r}: a standard-library or dependency module has that name; pick another name"
         )
     return name
 

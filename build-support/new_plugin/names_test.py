@@ -7,7 +7,8 @@ def test_defaults_and_derived_names():
     names = plugin_names("job_set", "jobset.x-k8s.io", "v1alpha2", "JobSet")
     assert (names.plural, names.camel, names.upper, names.namespaced) == ("jobsets", "JobSet", "JOB_SET", True)
     assert names.api_version == "jobset.x-k8s.io/v1alpha2"
-    assert names.proto_dir == "common/proto/job_set/v1"
+    assert names.proto_dir == "common/proto/flyte_k8s_operator/job_set/v1"
+    assert names.proto_package == "flyte_k8s_operator.job_set.v1"
 
 
 @pytest.mark.parametrize(
@@ -18,6 +19,8 @@ def test_defaults_and_derived_names():
         (("class", "a.io", "v1", "JobSet"), "--name"),
         (("json", "a.io", "v1", "JobSet"), "--name"),
         (("job_set_test", "a.io", "v1", "JobSet"), "--name"),
+        (("v1", "a.io", "v1", "JobSet"), "--name"),
+        (("v2beta1", "a.io", "v1", "JobSet"), "--name"),
         (("job_set", "localhost", "v1", "JobSet"), "--group"),
         (("job_set", "Jobset.io", "v1", "JobSet"), "--group"),
         (("job_set", "a.io", "1", "JobSet"), "--version"),

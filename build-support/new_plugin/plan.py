@@ -7,11 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from new_plugin.edits import EditError, insert_above_marker, insert_all_names, insert_import
+from new_plugin.edits import EditError, insert_above_marker
 from new_plugin.names import PluginNames
 
 TEMPLATES = Path(__file__).parent / "templates"
-SDK_INIT = "sdk/src/flytekitplugins/k8s_operator/__init__.py"
 SDK_DIR = "sdk/src/flytekitplugins/k8s_operator"
 PLUGINS_DIR = "backend/src/k8s_operator_connector/plugins"
 DEMO_PACKAGE = "demo/src/flyte_operator_demo"
@@ -65,38 +64,23 @@ def sorted_from_imports(lines: list[str]) -> str:
 def _new_files(names: PluginNames, root: Path) -> dict[str, tuple[str, str]]:
     """Path -> (content, summary) of every file the plugin adds."""
     n = names
-    # ruff's isort sections: the generated proto package is third-party (not in known-first-party).
-    backend_imports = sorted_from_imports(
-        [f"from {n.name}.v1.{n.name}_pb2 import {n.camel}", "from google.protobuf import json_format"]
-    )
-    backend_first_party = (
-        f"from flytekitplugins.k8s_operator.{n.name} import {n.upper}_TASK_TYPE, {n.upper}_TASK_TYPE_VERSION"
-    )
-    sdk_imports = sorted_from_imports(
-        [
-            "from flytekit.configuration import SerializationSettings",
-            "from flytekit.core.python_function_task import PythonFunctionTask",
-            "from flytekit.extend import TaskPlugins",
-            "from flytekit.extend.backend.base_connector import AsyncConnectorExecutorMixin",
-            "from google.protobuf import json_format",
-            f"from {n.name}.v1 import {n.name}_pb2",
-        ]
-    )
+    # ruff's isort order within the first-party section: `flyte_k8s_operator` sorts before
+    # `flytekitplugins` whatever the name; the SDK test's two `flytekitplugins` imports depend on it.
+    sdk_imports = "from flytekit.extend import TaskPlugins"
     sdk_first_party = (
-        "from flytekitplugins.k8s_operator.constants import LOCAL_MODE_FUNCTION\n"
-        "from flytekitplugins.k8s_operator.task import _is_local_execution, _run_with_connector, local_mode"
+        f"from flyte_k8s_operator.{n.name}.v1 import {n.name}_pb2\n"
+        "from flytekitplugins.k8s_operator.operator_task import OperatorTask"
     )
-    sdk_test_imports = sorted_from_imports(
+    sdk_test_imports = (
+        "from flytekit import task\n"
+        "from flytekit.tools.translator import get_serializable\n"
+        "from google.protobuf import json_format"
+    )
+    sdk_test_first_party = f"from flyte_k8s_operator.{n.name}.v1 import {n.name}_pb2\n" + sorted_from_imports(
         [
-            "from flytekit import task",
-            "from flytekit.tools.translator import get_serializable",
-            "from google.protobuf import json_format",
-            f"from {n.name}.v1 import {n.name}_pb2",
+            f"from flytekitplugins.k8s_operator.{n.name} import {n.camel}, {n.camel}Task",
+            "from flytekitplugins.k8s_operator.constants import LOCAL_MODE_ENV, LOCAL_MODE_FUNCTION",
         ]
-    )
-    sdk_test_first_party = (
-        f"from flytekitplugins.k8s_operator import {n.camel}, {n.camel}Task\n"
-        "from flytekitplugins.k8s_operator.constants import LOCAL_MODE_ENV, LOCAL_MODE_FUNCTION"
     )
     files = {
         f"{n.proto_dir}/{n.name}.proto": (render("proto.tmpl", n), f"message {n.proto_package}.{n.camel}"),
@@ -110,12 +94,13 @@ def _new_files(names: PluginNames, root: Path) -> dict[str, tuple[str, str]]:
             "SDK tests: template, proto, validation, function mode",
         ),
         f"{PLUGINS_DIR}/{n.name}.py": (
-            render(
-                "backend_plugin.tmpl", n, third_party_imports=backend_imports, first_party_imports=backend_first_party
-            ),
-            f"{n.camel}Plugin: build_spec, read_phase, read_details for {n.plural}.{n.group}",
+            render("backend_plugin.tmpl", n),
+            f"{n.camel}Plugin: build_object and observe for {n.plural}.{n.group}, registered on its last line",
         ),
-        f"{PLUGINS_DIR}/{n.name}_test.py": (render("backend_test.tmpl", n), "one test per function, and registration"),
+        f"{PLUGINS_DIR}/{n.name}_test.py": (
+            render("backend_test.tmpl", n),
+            "tests of build_object, observe and registration",
+        ),
     }
     if (root / DEMO_PACKAGE / "images.py").is_file():
         files[f"{DEMO_PACKAGE}/{n.name}_workflow.py"] = (
@@ -143,22 +128,6 @@ def _edits(names: PluginNames) -> dict[str, list[tuple[str, Callable[[str, str],
         ),
     ]
     edits: dict[str, list[tuple[str, Callable[[str, str], str]]]] = {
-        "BUILD": [
-            (
-                f"sdk-wheel depends on {n.proto_dir}",
-                lambda text, path: insert_above_marker(text, "new-plugin: proto targets", [f'"{n.proto_dir}",'], path),
-            )
-        ],
-        SDK_INIT: [
-            (
-                f"import and export {n.camel}, {n.camel}Task",
-                lambda text, path: insert_all_names(
-                    insert_import(text, f"flytekitplugins.k8s_operator.{n.name}", [n.camel, f"{n.camel}Task"], path),
-                    [n.camel, f"{n.camel}Task"],
-                    path,
-                ),
-            )
-        ],
         CONNECTOR_ROLE: [
             (
                 f"rule: {n.plural}.{n.group} create/get/list/watch/delete",

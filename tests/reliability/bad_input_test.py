@@ -51,14 +51,14 @@ def failed_task(served: Served, request) -> str:
 
 CASES = [
     # (id, task type, custom, inputs, the field the message must name, and a phrase)
-    ("not-the-message", "parallel_job", {"replicas": 3}, None, "custom:", "not a flyte_k8s_operator.v1.ParallelJob"),
-    ("wrong-type", "parallel_job", {"workers": "many"}, None, "custom:", "not a flyte_k8s_operator.v1.ParallelJob"),
+    ("not-the-message", "parallel_job", {"replicas": 3}, None, "custom.replicas:", "not a flyte_k8s_operator.v1"),
+    ("wrong-type", "parallel_job", {"workers": "many"}, None, "custom.workers:", "not a flyte_k8s_operator.v1"),
     ("missing", "parallel_job", {}, None, "custom:", "missing"),
     ("workers-0", "parallel_job", {"workers": 0}, None, "custom.workers:", "between 1 and 1000"),
     ("workers-1001", "parallel_job", {"workers": 1001}, None, "custom.workers:", "between 1 and 1000"),
     ("restarts", "parallel_job", {"workers": 1, "maxRestarts": 500}, None, "custom.max_restarts:", "between 0 and 100"),
     ("timeout", "parallel_job", {"workers": 1, "timeoutSeconds": -5}, None, "custom.timeout_seconds:", ">= 0"),
-    ("int-overflow", "parallel_job", {"workers": 2**40}, None, "custom:", "not a flyte_k8s_operator.v1"),
+    ("int-overflow", "parallel_job", {"workers": 2**40}, None, "custom.workers:", "not a flyte_k8s_operator.v1"),
     (
         "kind-not-allowed",
         "custom_resource",

@@ -28,8 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 JOBSET = ["--name", "job_set", "--group", "jobset.x-k8s.io", "--version", "v1alpha2", "--kind", "JobSet"]
 PROTOC_ZIP_ENV = "FLYTE_OPERATOR_KIT_PROTOC_ZIP"
 NEW_FILES = [
-    "common/proto/job_set/v1/job_set.proto",
-    "common/proto/job_set/v1/BUILD",
+    "common/proto/flyte_k8s_operator/job_set/v1/job_set.proto",
+    "common/proto/flyte_k8s_operator/job_set/v1/BUILD",
     "sdk/src/flytekitplugins/k8s_operator/job_set.py",
     "sdk/src/flytekitplugins/k8s_operator/job_set_test.py",
     "backend/src/k8s_operator_connector/plugins/job_set.py",
@@ -95,7 +95,14 @@ def generated(copy: Path) -> Path:
 def test_no_existing_python_file_changes(generated: Path) -> None:
     after = snapshot(generated)
     changed = sorted(path for path, digest in BEFORE.items() if after.get(path) != digest)
-    assert [path for path in changed if path.endswith(".py")] == ["sdk/src/flytekitplugins/k8s_operator/__init__.py"]
+    assert [path for path in changed if path.endswith(".py")] == []
+    assert "BUILD" not in changed
+
+
+def test_the_backend_module_is_short_before_the_author_fills_it_in(generated: Path) -> None:
+    lines = (generated / "backend/src/k8s_operator_connector/plugins/job_set.py").read_text().splitlines()
+    assert len(lines) < 60
+    assert lines[-1] == "register(JobSetPlugin())"
 
 
 def test_dry_run_lists_every_file_and_writes_nothing(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,18 +120,14 @@ def test_the_new_files_are_there(generated: Path) -> None:
         assert (generated / path).is_file(), path
     plugin = (generated / "backend/src/k8s_operator_connector/plugins/job_set.py").read_text()
     assert 'ResourceType("jobset.x-k8s.io", "v1alpha2", "jobsets", "JobSet", namespaced=True)' in plugin
-    for function in ("def build_spec(", "def read_phase(", "def read_details("):
+    for function in ("task_type = JOB_SET_TASK_TYPE", "def build_object(", "def observe("):
         assert function in plugin
-    assert "package job_set.v1;" in (generated / NEW_FILES[0]).read_text()
+    assert "package flyte_k8s_operator.job_set.v1;" in (generated / NEW_FILES[0]).read_text()
     if (generated / "demo/src/flyte_operator_demo/images.py").is_file():
         assert (generated / "demo/src/flyte_operator_demo/job_set_workflow.py").is_file()
 
 
 def test_the_shared_files_are_extended(generated: Path) -> None:
-    assert '"common/proto/job_set/v1",' in (generated / "BUILD").read_text()
-    sdk = (generated / "sdk/src/flytekitplugins/k8s_operator/__init__.py").read_text()
-    assert "from flytekitplugins.k8s_operator.job_set import JobSet, JobSetTask\n" in sdk
-    assert '    "JobSet",\n    "JobSetTask",\n' in sdk
     role = yaml.safe_load((generated / "operator_bundle/config/rbac/connector_role.yaml").read_text())
     assert {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"],
             "verbs": ["create", "get", "list", "watch", "delete"]} in role["rules"]  # fmt: skip
@@ -205,7 +208,7 @@ def test_the_generated_unit_tests_pass(generated: Path, tmp_path: Path) -> None:
     out = tmp_path / "gen"
     out.mkdir()
     protos = ["flyte_k8s_operator/v1/parallel_job.proto", "flyte_k8s_operator/v1/custom_resource.proto",
-              "job_set/v1/job_set.proto"]  # fmt: skip
+              "flyte_k8s_operator/job_set/v1/job_set.proto"]  # fmt: skip
     present = [proto for proto in protos if (generated / "common/proto" / proto).is_file()]
     subprocess.run([str(protoc), f"-I{generated / 'common/proto'}", f"--python_out={out}", *present], check=True)
     roots = [generated / "sdk/src", generated / "backend/src", out]

@@ -71,6 +71,13 @@ class Observation:
     def of(
         phase: Phase, message: str = "", pods: tuple[str, ...] = (), *, container: str = "", **info: Any
     ) -> Observation:
+        return Observation.with_info(phase, message, pods, info, container)
+
+    @staticmethod
+    def with_info(
+        phase: Phase, message: str, pods: tuple[str, ...], info: Mapping[str, Any], container: str = ""
+    ) -> Observation:
+        """An observation with ``info`` from a mapping (any key, even ``phase``) and the message cut."""
         return Observation(phase, message[:MAX_MESSAGE_LENGTH], pods, tuple(sorted(info.items())), container)
 
 

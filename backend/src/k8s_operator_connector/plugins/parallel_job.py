@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from flyteidl.core.execution_pb2 import TaskExecution
-from google.protobuf import json_format
 
 from flyte_k8s_operator.v1.parallel_job_pb2 import ParallelJob, RestartPolicy, SuccessPolicy
 from flytekitplugins.k8s_operator.constants import (
@@ -19,6 +18,7 @@ from flytekitplugins.k8s_operator.constants import (
     PARALLEL_JOB_TASK_TYPE,
     PARALLEL_JOB_TASK_TYPE_VERSION,
 )
+from k8s_operator_connector.custom_config import check_range, parse_custom
 from k8s_operator_connector.kube_api import ResourceType
 from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
 from k8s_operator_connector.plugin_registry import register
@@ -46,19 +46,9 @@ _PERMANENT_REASONS = frozenset({"InvalidSpec"})
 
 def parse_parallel_job(custom: Mapping[str, Any] | None) -> ParallelJob:
     """The task's custom as the proto message; InvalidTaskError names the bad field."""
-    if not custom:
-        raise InvalidTaskError("custom", "missing; a parallel_job task carries a ParallelJob config")
-    config = ParallelJob()
-    try:
-        json_format.ParseDict(dict(custom), config)
-    except json_format.ParseError as error:
-        raise InvalidTaskError("custom", f"not a flyte_k8s_operator.v1.ParallelJob: {error}") from error
-    if not 1 <= config.workers <= MAX_WORKERS:
-        raise InvalidTaskError("custom.workers", f"must be between 1 and {MAX_WORKERS}, got {config.workers}")
-    if not 0 <= config.max_restarts <= MAX_RESTARTS:
-        raise InvalidTaskError(
-            "custom.max_restarts", f"must be between 0 and {MAX_RESTARTS}, got {config.max_restarts}"
-        )
+    config = parse_custom(custom, ParallelJob)
+    check_range(config, "workers", 1, MAX_WORKERS)
+    check_range(config, "max_restarts", 0, MAX_RESTARTS)
     if config.timeout_seconds < 0:
         raise InvalidTaskError("custom.timeout_seconds", f"must be >= 0 (0: no limit), got {config.timeout_seconds}")
     if config.restart_policy not in _RESTART_POLICIES:

@@ -135,9 +135,10 @@ def test_secret_requests_become_the_webhook_label_and_annotations():
         ({"workers": 1001}, "custom.workers"),
         ({"workers": 1, "maxRestarts": 101}, "custom.max_restarts"),
         ({"workers": 1, "timeoutSeconds": "-5"}, "custom.timeout_seconds"),
-        ({"workers": 1, "restartPolicy": "SOMETIMES"}, "custom"),
-        ({"workers": "many"}, "custom"),
-        ({"replicas": 2}, "custom"),
+        ({"workers": 1, "restartPolicy": "SOMETIMES"}, "custom.restart_policy"),
+        ({"workers": "many"}, "custom.workers"),
+        ({"replicas": 2}, "custom.replicas"),
+        ({}, "custom"),
     ],
 )
 def test_invalid_customs_name_the_field(custom, field):
