@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             f"\nNext: run the new tests (Pants generates the protos), e.g.\n"
             f"  ./pants test sdk/src/flytekitplugins/k8s_operator/{names.name}_test.py "
             f"backend/src/k8s_operator_connector/plugins/{names.name}_test.py operator_bundle/config:tests\n"
-            f"then fill in build_spec, read_phase and read_details (docs/writing-a-plugin.md)."
+            f"then fill in build_object and observe for your CRD (docs/writing-a-plugin.md)."
         )
     return 0
 
