@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -201,7 +202,28 @@ def find_protoc(scratch: Path) -> Path | None:
     return None
 
 
-def test_the_generated_unit_tests_pass(generated: Path, tmp_path: Path) -> None:
+WALKTHROUGH = "docs/writing-a-plugin.md"
+# The walkthrough's filled-in files: python blocks whose first line is "# <path>, filled in".
+FILLED_IN = re.compile(r"```python\n# (?P<path>\S+), filled in\n(?P<code>.*?)```", re.S)
+
+
+def run_pytest(root: Path, generated_code: Path, tests: list[str]) -> None:
+    roots = [root / "sdk/src", root / "backend/src", generated_code]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([*map(str, roots), *sys.path])}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
+
+
+def test_the_generated_tests_pass_and_so_does_the_jobset_walkthrough(generated: Path, tmp_path: Path) -> None:
     protoc = find_protoc(tmp_path / "protoc")
     if protoc is None:
         pytest.skip(f"no protoc to compile the generated proto: set PROTOC or {PROTOC_ZIP_ENV} (the bootstrap's zip)")
@@ -211,20 +233,11 @@ def test_the_generated_unit_tests_pass(generated: Path, tmp_path: Path) -> None:
               "flyte_k8s_operator/job_set/v1/job_set.proto"]  # fmt: skip
     present = [proto for proto in protos if (generated / "common/proto" / proto).is_file()]
     subprocess.run([str(protoc), f"-I{generated / 'common/proto'}", f"--python_out={out}", *present], check=True)
-    roots = [generated / "sdk/src", generated / "backend/src", out]
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([*map(str, roots), *sys.path])}
-    tests = [
-        "sdk/src/flytekitplugins/k8s_operator/job_set_test.py",
-        "backend/src/k8s_operator_connector/plugins/job_set_test.py",
-    ]
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
-        cwd=generated,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert " passed" in result.stdout
+    backend_test = "backend/src/k8s_operator_connector/plugins/job_set_test.py"
+    run_pytest(generated, out, ["sdk/src/flytekitplugins/k8s_operator/job_set_test.py", backend_test])
+    # docs/writing-a-plugin.md, section 3: the author fills in the module and its tests.
+    filled_in = {m["path"]: m["code"] for m in FILLED_IN.finditer((REPO / WALKTHROUGH).read_text())}
+    assert sorted(filled_in) == ["backend/src/k8s_operator_connector/plugins/job_set.py", backend_test]
+    for path, code in filled_in.items():
+        (generated / path).write_text(code)
+    run_pytest(generated, out, [backend_test])
