@@ -9,7 +9,7 @@ Two conventions are read, failure first, then success, then progress:
   ``Running``/``Ready`` whose ``status`` is ``"True"`` (``Ready`` means up, not done).
 
 Generated plugins (``build-support:new-plugin``) call :func:`conventional_phase` in their
-``read_phase``; replace it there when the operator has its own status.
+``observe``; replace it there when the operator has its own status.
 """
 
 from __future__ import annotations

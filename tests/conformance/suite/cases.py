@@ -30,11 +30,7 @@ Case = Callable[[Target, TaskTypeRun], str]
 
 
 def build_fn(run: TaskTypeRun) -> str:
-    return (
-        "build_object() (build_spec() in a generated plugin)"
-        if run.plugin_mode
-        else f"the {run.task_type} plugin's build_object()"
-    )
+    return "build_object()" if run.plugin_mode else f"the {run.task_type} plugin's build_object()"
 
 
 def _task_execution_id(target: Target, name: str) -> str:

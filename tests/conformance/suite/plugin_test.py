@@ -24,40 +24,38 @@ from conformance.suite.jobset_stand_in import JOBSET_CRD, JobSetStandIn
 from template.new_plugin_test import JOBSET, PROTOC_ZIP_ENV, REPO, find_protoc, repository_files, run_generator
 
 PLUGIN = "backend/src/k8s_operator_connector/plugins/job_set.py"
-GENERATED_BUILD_SPEC = """    spec = _spec_fields(config)
-    spec["template"] = worker_pod_template(request, {})
-    return spec
+GENERATED_BUILD_SPEC = """        spec = {**spec_fields(config), "template": worker_pod_template(request, {})}
 """
-GENERATED_READ_PHASE = "    return conventional_phase(obj, JOB_SET.kind)\n"
+GENERATED_READ_PHASE = "        phase, message = conventional_phase(obj, JOB_SET.kind)\n"
 # What the author writes for JobSet (jobset.x-k8s.io/v1alpha2): the pod under
 # spec.replicatedJobs[].template.spec.template, and the phase from its conditions and job counts.
-AUTHOR_BUILD_SPEC = """    pod = worker_pod_template(request, {})
-    pod["spec"]["restartPolicy"] = "Never"
-    job = {"backoffLimit": 0, "template": pod}
-    replicated = {"name": "workers", "replicas": config.replicas or 1, "template": {"spec": job}}
-    return {"replicatedJobs": [replicated]}
+AUTHOR_BUILD_SPEC = """        pod = worker_pod_template(request, {})
+        pod["spec"]["restartPolicy"] = "Never"
+        job = {"backoffLimit": 0, "template": pod}
+        replicated = {"name": "workers", "replicas": config.replicas or 1, "template": {"spec": job}}
+        spec = {"replicatedJobs": [replicated]}
 """
-AUTHOR_READ_PHASE = """    from flyteidl.core.execution_pb2 import TaskExecution
+AUTHOR_READ_PHASE = """        from flyteidl.core.execution_pb2 import TaskExecution
 
-    status = obj.get("status") or {}
-    for condition in status.get("conditions") or []:
-        if condition.get("status") == "True" and condition.get("type") == "Completed":
-            return TaskExecution.SUCCEEDED, condition.get("message", "")
-        if condition.get("status") == "True" and condition.get("type") == "Failed":
-            return TaskExecution.FAILED, condition.get("message", "")
-    active = sum(int(job.get("active", 0)) for job in status.get("replicatedJobsStatus") or [])
-    if active:
-        return TaskExecution.RUNNING, f"{active} jobs active"
-    return TaskExecution.QUEUED, "waiting for the JobSet controller"
+        status = obj.get("status") or {}
+        active = sum(int(job.get("active", 0)) for job in status.get("replicatedJobsStatus") or [])
+        phase, message = TaskExecution.QUEUED, "waiting for the JobSet controller"
+        if active:
+            phase, message = TaskExecution.RUNNING, f"{active} jobs active"
+        for condition in reversed(status.get("conditions") or []):  # the first one that holds wins
+            if condition.get("status") == "True" and condition.get("type") == "Completed":
+                phase, message = TaskExecution.SUCCEEDED, condition.get("message", "")
+            if condition.get("status") == "True" and condition.get("type") == "Failed":
+                phase, message = TaskExecution.FAILED, condition.get("message", "")
 """
 # Broken versions: a phase that never ends, and a spec without the task's container.
-NEVER_TERMINAL_READ_PHASE = """    from flyteidl.core.execution_pb2 import TaskExecution
+NEVER_TERMINAL_READ_PHASE = """        from flyteidl.core.execution_pb2 import TaskExecution
 
-    return TaskExecution.RUNNING, "still going"
+        phase, message = TaskExecution.RUNNING, "still going"
 """
-NO_CONTAINER_BUILD_SPEC = """    pod = {"spec": {"restartPolicy": "Never", "containers": []}}
-    job = {"backoffLimit": 0, "template": pod}
-    return {"replicatedJobs": [{"name": "workers", "replicas": 1, "template": {"spec": job}}]}
+NO_CONTAINER_BUILD_SPEC = """        pod = {"spec": {"restartPolicy": "Never", "containers": []}}
+        job = {"backoffLimit": 0, "template": pod}
+        spec = {"replicatedJobs": [{"name": "workers", "replicas": 1, "template": {"spec": job}}]}
 """
 SAMPLE = """from flytekit import task
 
@@ -79,9 +77,10 @@ class Generated:
     def plugin(self) -> Path:
         return self.root / PLUGIN
 
-    def write_plugin(self, build_spec: str, read_phase: str) -> None:
+    def write_plugin(self, build: str, observe: str) -> None:
+        """The generated plugin with the body of build_object's spec and observe's phase replaced."""
         text = (self.root / (PLUGIN + ".generated")).read_text()
-        self.plugin.write_text(text.replace(GENERATED_BUILD_SPEC, build_spec).replace(GENERATED_READ_PHASE, read_phase))
+        self.plugin.write_text(text.replace(GENERATED_BUILD_SPEC, build).replace(GENERATED_READ_PHASE, observe))
 
 
 @pytest.fixture(scope="module")
@@ -147,10 +146,7 @@ def test_an_observe_that_never_finishes_is_named(embedded, generated):
     assert code == 1, output
     assert rows(output) == {("job_set", "succeeds"): "FAIL"}
     flat = " ".join(output.split())
-    assert (
-        "observe() (read_phase() in a generated plugin) never returned a terminal phase within 8 s; last: RUNNING"
-        in flat
-    )
+    assert "observe() never returned a terminal phase within 8 s; last: RUNNING" in flat
 
 
 def test_a_build_without_the_container_is_named(embedded, generated):
@@ -159,7 +155,7 @@ def test_a_build_without_the_container_is_named(embedded, generated):
     code, output = conformance(embedded, generated, "--cases", "succeeds", "--timeout", "30")
     assert code == 1, output
     flat = " ".join(output.split())
-    assert "build_object() (build_spec() in a generated plugin) put no container with the task's image" in flat
+    assert "build_object() put no container with the task's image" in flat
 
 
 def test_a_sample_of_another_task_type_is_refused(embedded, generated):

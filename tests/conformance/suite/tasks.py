@@ -31,11 +31,7 @@ def describe(resource: agent_pb2.Resource | None) -> str:
 
 def observe_fn(run: TaskTypeRun) -> str:
     """The plugin function that decides the phase, as the author knows it."""
-    return (
-        "observe() (read_phase() in a generated plugin)"
-        if run.plugin_mode
-        else f"the {run.task_type} plugin's observe()"
-    )
+    return "observe()" if run.plugin_mode else f"the {run.task_type} plugin's observe()"
 
 
 def create(target: Target, request: agent_pb2.CreateTaskRequest) -> bytes:
