@@ -101,7 +101,9 @@ def test_unknown_enum_numbers_are_refused_naming_the_field(field: str, value: in
 
 def test_a_missing_config_is_refused() -> None:
     request = make_request(make_template(custom={}))
-    with pytest.raises(InvalidTaskError, match="^custom: missing; the task carries no flyte_k8s_operator.v1.ParallelJob config$"):
+    with pytest.raises(
+        InvalidTaskError, match="^custom: missing; the task carries no flyte_k8s_operator.v1.ParallelJob config$"
+    ):
         ParallelJobPlugin().build_object(request)
 
 
