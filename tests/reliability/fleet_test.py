@@ -99,6 +99,10 @@ def sweeps(process: ConnectorProcess) -> list[tuple[float, str]]:
     return [(moment, message[len(prefix) :]) for moment, message in log_events(process) if message.startswith(prefix)]
 
 
+def swept(process: ConnectorProcess) -> set[str]:
+    return {name for _, name in sweeps(process)}
+
+
 def leadership(process: ConnectorProcess) -> list[tuple[float, str]]:
     return [(moment, message) for moment, message in log_events(process) if "sweeper leader" in message or
             message.startswith("lost Lease")]  # fmt: skip
@@ -178,8 +182,11 @@ class Fleet:
                 self.abort(name)
             else:
                 self.finish(name, outcome == "ok")
+        finished = {n for n, phase in self.expected.items() if phase != -1}
         wait_until(lambda: not parallel_jobs(self.api), timeout=_TIMEOUT, what="a's retention cleanup")
-        assert {name for _, name in sweeps(self.first)} == {n for n, phase in self.expected.items() if phase != -1}
+        # The log line follows the API's answer: wait for it rather than race it.
+        wait_until(lambda: swept(self.first) >= finished, timeout=_TIMEOUT, what="a's cleanup log")
+        assert swept(self.first) == finished
         assert sweeps(self.second) == [] and metric(self.second, DELETES) == 0.0
         assert metric(self.first, DELETES) == len(sweeps(self.first))
 
@@ -216,6 +223,7 @@ class Fleet:
         wait_until(lambda: lease(self.api).get("holderIdentity") == identity(self.second), timeout=_TIMEOUT,
                    what="replica b to take the Lease over")  # fmt: skip
         wait_until(lambda: not parallel_jobs(self.api), timeout=_TIMEOUT, what="b's retention cleanup")
+        wait_until(lambda: swept(self.second) >= {waiting, b0, b1}, timeout=_TIMEOUT, what="b's cleanup log")
         return {waiting, b0, b1}
 
     def check_one_sweeper(self, swept_by_b: set[str]) -> None:
@@ -224,7 +232,7 @@ class Fleet:
         assert_deletes_only_while_leading(self.second)
         b_took_over = [moment for moment, message in leadership(self.second) if message.startswith("became")]
         assert b_took_over and min(b_took_over) >= self.killed_at - 1.0, leadership(self.second)
-        assert {name for _, name in sweeps(self.second)} == swept_by_b
+        assert swept(self.second) == swept_by_b
         assert metric(self.second, LEADER_GAUGE) == 1.0
         assert metric(self.second, DELETES) == len(sweeps(self.second))
         spec = lease(self.api)
