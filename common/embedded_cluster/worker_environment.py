@@ -51,3 +51,12 @@ def prepare_worker_environment(
     environ[PLAIN_LOGS_ENV] = "0"  # plain-text tracebacks: pod logs are read back as text
     environ["PATH"] = os.pathsep.join([str(shim_directory), environ.get("PATH", "")])
     environ["PYTHONPATH"] = import_path(extra_import_paths)
+
+
+def module_root(workflow_file: Path) -> Path:
+    """The directory ``pyflyte run FILE`` imports ``FILE`` from: the first parent without an
+    ``__init__.py`` (flytekit names the module by the packages in between), so workers can too."""
+    directory = workflow_file.resolve().parent
+    while (directory / "__init__.py").is_file() and directory.parent != directory:
+        directory = directory.parent
+    return directory

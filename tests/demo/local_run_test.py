@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from embedded_cluster_tool import my_workflows
 
 from flyte_operator_demo.workflows import FAILURE_MESSAGE, WORKERS, expected_sum_of_squares
 
@@ -92,3 +95,34 @@ def test_sigint_deletes_the_parallel_job_and_its_jobs(tmp_path: Path) -> None:
     assert "ABORTED: deleted ParallelJob local-" in output and "nothing of the run is left" in output
     assert re.search(r"\] ABORTED: deleted ParallelJob flytesnacks-development/local-[0-9a-f]+ ", output), output
     assert "RESULT of workflow" not in output
+
+
+def test_a_users_own_workflow_file_runs_with_its_inputs_and_leaves_nothing(tmp_path: Path) -> None:
+    project = tmp_path / "my_project"
+    project.mkdir()
+    workflow_file = shutil.copy(my_workflows.__file__, project / "my_workflows.py")
+    completed = run_demo(str(workflow_file), "my_wf", "--x", "5")
+    output = completed.stdout
+    assert completed.returncode == 0, output + completed.stderr
+    assert "RESULT of workflow my_wf: 15 " in output  # 5 * 1 + 5 * 2: both workers ran
+    assert "ParallelJob flytesnacks-development/local-" in output and "(task scaled_sum)" in output
+    assert output.count("  deleted ParallelJob local-") == 1 and "still present after" not in output
+    assert "RESULT of workflow main" not in output
+
+
+def test_a_workflow_the_file_does_not_have_fails_with_pyflytes_message(tmp_path: Path) -> None:
+    workflow_file = shutil.copy(my_workflows.__file__, tmp_path / "my_workflows.py")
+    completed = run_demo(str(workflow_file), "no_such_wf")
+    assert completed.returncode != 0
+    assert "workflow no_such_wf FAILED" in completed.stdout
+    assert "no_such_wf" in completed.stdout.split("=== pyflyte", 1)[1]
+
+
+def test_a_missing_workflow_file_or_name_is_refused_by_name(tmp_path: Path) -> None:
+    missing = run_demo(str(tmp_path / "nowhere.py"), "wf")
+    assert missing.returncode == 2
+    assert f"WORKFLOW_FILE {tmp_path / 'nowhere.py'}: no such file" in missing.stderr
+    (tmp_path / "wf.py").write_text("")
+    unnamed = run_demo(str(tmp_path / "wf.py"))
+    assert unnamed.returncode == 2
+    assert "WORKFLOW_NAME: which workflow of " in unnamed.stderr
