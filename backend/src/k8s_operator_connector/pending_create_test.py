@@ -6,7 +6,7 @@ import os
 import zlib
 
 import pytest
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # pants: no-infer-dep
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from k8s_operator_connector.pending_create import (
     MAX_SEALED_CHARS,
