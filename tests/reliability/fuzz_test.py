@@ -58,7 +58,7 @@ PARALLEL_JOB_KEYS = ["workers", "maxRestarts", "timeoutSeconds", "restartPolicy"
 parallel_job_customs = st.dictionaries(
     st.one_of(st.sampled_from(PARALLEL_JOB_KEYS), st.text(max_size=10)), json_values, max_size=6
 )
-CUSTOM_RESOURCE_KEYS = ["manifest", "successCondition", "failureCondition", "progressTemplate"]
+CUSTOM_RESOURCE_KEYS = ["manifest", "successCondition", "failureCondition", "progressTemplate", "outputs"]
 manifests = st.fixed_dictionaries(
     {"apiVersion": st.sampled_from(["batch/v1", "v1", "", "rbac.authorization.k8s.io/v1"])},
     optional={
@@ -82,9 +82,17 @@ custom_resource_customs = st.fixed_dictionaries(
     {},
     optional={
         "manifest": st.one_of(manifests, json_values),
-        "successCondition": st.one_of(st.text(max_size=40), st.sampled_from(["object.status.succeeded >= 1", "a == b"])),
+        "successCondition": st.one_of(
+            st.text(max_size=40), st.sampled_from(["object.status.succeeded >= 1", "a == b"])
+        ),
         "failureCondition": st.text(max_size=40),
         "progressTemplate": st.text(max_size=40),
+        "outputs": st.one_of(
+            json_values,
+            st.dictionaries(
+                st.text(max_size=8), st.one_of(st.text(max_size=30), st.just("object.status.x")), max_size=2
+            ),
+        ),
     },
 ) | st.dictionaries(st.text(max_size=10), json_values, max_size=4)
 

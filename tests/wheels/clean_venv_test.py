@@ -47,7 +47,7 @@ MISSING_MODULE = re.compile(r"No module named '([\w.]+)'")
 
 WORKFLOW = """
 from flytekit import task, workflow
-from flytekitplugins.k8s_operator import ParallelJob
+from flytekitplugins.k8s_operator import CustomResourceTask, ObjectOutput, ParallelJob
 
 
 @task(task_config=ParallelJob(workers=3, max_restarts=1))
@@ -55,8 +55,18 @@ def square(x: int) -> int:
     return x * x
 
 
+# Declaring it compiles CEL: the SDK wheel must bring its CEL library.
+count = CustomResourceTask(
+    name="count",
+    manifest={"apiVersion": "batch/v1", "kind": "Job", "spec": {}},
+    success_condition="has(object.status.succeeded) && object.status.succeeded >= 1",
+    outputs={"pods": ObjectOutput(int, "object.status.succeeded")},
+)
+
+
 @workflow
 def main(x: int = 3) -> int:
+    count()
     return square(x=x)
 """
 
@@ -325,6 +335,13 @@ def test_pyflyte_package_with_the_sdk_wheel_alone_writes_the_task_template(sdk_o
     assert template["custom"]["workers"] == 3 and template["custom"]["maxRestarts"] == 1
     assert template["container"]["image"] == "registry.example/app:1.0"
     assert "pyflyte-execute" in template["container"]["args"]
+
+
+def test_a_custom_resource_task_compiles_its_cel_with_the_sdk_wheel_alone(sdk_only: SdkOnly):
+    assert any(r.startswith("cel-python") for r in sdk_only.requires), sdk_only.requires
+    (template,) = (t for t in sdk_only.templates if t["type"] == "custom_resource")
+    assert template["custom"]["successCondition"] == "has(object.status.succeeded) && object.status.succeeded >= 1"
+    assert template["custom"]["outputs"] == {"pods": "object.status.succeeded"}
 
 
 def test_with_both_wheels_and_no_connector_config_pyflyte_still_packages(full_venv, tmp_path: Path):

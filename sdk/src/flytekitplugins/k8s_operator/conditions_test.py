@@ -1,4 +1,7 @@
 import datetime
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -267,3 +270,11 @@ def test_an_expression_without_a_value_raises_naming_the_expression() -> None:
     with pytest.raises(EvaluationError, match=r"^object.status.reason: object.status.reason does not exist") as raised:
         expression.evaluate(bind(JOB))
     assert raised.value.expression is expression
+
+
+def test_importing_the_sdk_does_not_import_the_cel_library() -> None:
+    """cel-python takes about 0.4 s to import (docs/build.md): only declaring a CustomResourceTask pays it."""
+    probe = "import sys, flytekitplugins.k8s_operator; print('celpy' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(os.path.abspath, sys.path))}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.strip() == "False", result.stderr
