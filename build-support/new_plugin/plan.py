@@ -117,7 +117,7 @@ def _edits(names: PluginNames) -> dict[str, list[tuple[str, Callable[[str, str],
         f"# The `{n.name}` task type (build-support:new-plugin): {n.kind} objects, as for ParallelJobs.",
         f"- apiGroups: [{n.group}]",
         f"  resources: [{n.plural}]",
-        "  verbs: [create, get, list, watch, delete]",
+        "  verbs: [create, get, list, watch, delete, patch]",
     ]
     routing: list[tuple[str, Callable[[str, str], str]]] = [
         (

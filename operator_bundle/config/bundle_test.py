@@ -72,7 +72,7 @@ AGGREGATED = {
 }
 # The connector creates, watches and deletes the objects of every plugin's resource.
 PLUGIN_RULES = {
-    (resource.group, resource.plural): {"create", "get", "list", "watch", "delete"}
+    (resource.group, resource.plural): {"create", "get", "list", "watch", "delete", "patch"}
     for plugin in available_plugins().values()
     for resource in plugin.watch_resources(ConnectorSettings())
 }
@@ -88,7 +88,7 @@ ALLOWED_RULES = {
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
     },
     "flyte-k8s-operator-connector": {
-        ("workloads.example.com", "paralleljobs"): {"create", "get", "list", "watch", "delete"},
+        ("workloads.example.com", "paralleljobs"): {"create", "get", "list", "watch", "delete", "patch"},
         **PLUGIN_RULES,
         ("", "events"): {"get", "list", "watch"},
         # Flyte's executions, for the orphan sweep and owner references (executions.py): read only.

@@ -131,7 +131,7 @@ def test_the_new_files_are_there(generated: Path) -> None:
 def test_the_shared_files_are_extended(generated: Path) -> None:
     role = yaml.safe_load((generated / "operator_bundle/config/rbac/connector_role.yaml").read_text())
     assert {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"],
-            "verbs": ["create", "get", "list", "watch", "delete"]} in role["rules"]  # fmt: skip
+            "verbs": ["create", "get", "list", "watch", "delete", "patch"]} in role["rules"]  # fmt: skip
     configs = [yaml.safe_load((generated / path).read_text()) for path in FLYTE_CONFIGS]
     inline = [
         configs[0],

@@ -38,7 +38,7 @@ def create_failure(error: KubeApiError, resource: ResourceType, namespace: str, 
         return CreateOutcome(
             TaskExecution.FAILED,
             f"forbidden to create {where}: {error.message}. Grant the connector's service account "
-            f"verbs [create, get, list, watch, delete] on apiGroups [{resource.group!r}] resources "
+            f"verbs [create, get, list, watch, delete, patch] on apiGroups [{resource.group!r}] resources "
             f"[{resource.plural!r}] in namespace {namespace} (see the bundle's connector RBAC).",
         )
     if error.status == 404:

@@ -58,7 +58,7 @@ def test_a_forbidden_create_names_the_rbac_rule_to_grant() -> None:
         TaskExecution.FAILED,
         "forbidden to create paralleljobs.workloads.example.com flytesnacks-development/pj-a1b2c3: "
         'User "system:serviceaccount:flyte:connector" cannot create resource. '
-        "Grant the connector's service account verbs [create, get, list, watch, delete] on apiGroups "
+        "Grant the connector's service account verbs [create, get, list, watch, delete, patch] on apiGroups "
         "['workloads.example.com'] resources ['paralleljobs'] in namespace flytesnacks-development "
         "(see the bundle's connector RBAC).",
     )

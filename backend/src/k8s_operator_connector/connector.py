@@ -25,13 +25,21 @@ from k8s_operator_connector.admission import TaskAdmission
 from k8s_operator_connector.api_errors import create_failure, is_quota_exceeded, observe_failure
 from k8s_operator_connector.console_phase import SHAPED_PHASES, for_console
 from k8s_operator_connector.executions import execution_name, with_owner_reference
+from k8s_operator_connector.final_phase import record_served
 from k8s_operator_connector.kube_api import KubeApiError
 from k8s_operator_connector.log_links import LinkSubject, render_log_links
 from k8s_operator_connector.metrics import QUOTA_WAITS
 from k8s_operator_connector.object_cache import ObjectCache, Tracked
 from k8s_operator_connector.ownership import Refused, check_owner, check_served, owner_of
 from k8s_operator_connector.pending_create import PendingCreateError, binding
-from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
+from k8s_operator_connector.plugin import (
+    TERMINAL_PHASES,
+    BuiltObject,
+    InvalidTaskError,
+    Observation,
+    OperatorPlugin,
+    TaskRequest,
+)
 from k8s_operator_connector.resource_meta import OperatorResourceMeta, signed_meta_type
 from k8s_operator_connector.runtime import ConnectorRuntime
 from k8s_operator_connector.task_context import TaskContext, task_context
@@ -212,7 +220,21 @@ class OperatorConnector(AsyncConnectorBase):
             observation = self._checked(meta, tracked)
         else:
             observation = await self._in_thread(self._observe_slowly, meta, cache)
-        return self._resource(meta, observation)
+        resource = self._resource(meta, observation)
+        if resource.phase in TERMINAL_PHASES:
+            self._final_phase_served(meta, cache)
+        return resource
+
+    def _final_phase_served(self, meta: OperatorResourceMeta, cache: ObjectCache) -> None:
+        """The first terminal answer for a live object starts its retention: noted in memory now,
+        on the object in the background (final_phase.py)."""
+        now = time.time()
+        tracked = cache.lookup(meta.key)
+        if tracked is not None and cache.mark_served(meta.key, meta.uid, now):
+            api = self.runtime.api
+            self.runtime.executor.submit(
+                record_served, api, meta.resource, meta.namespace, meta.name, meta.uid or tracked.uid, now
+            )
 
     def _observe_slowly(self, meta: OperatorResourceMeta, cache: ObjectCache) -> Observation:
         """For objects the cache has not seen, or while the watch is down: one GET.

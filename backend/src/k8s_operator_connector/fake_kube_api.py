@@ -201,10 +201,11 @@ class FakeKubeApi(KubeApi):
         body: Any = None,
         stream: bool = False,
         timeout: float | None = None,
+        content_type: str = "application/json",
     ) -> Any:
         params = {key: str(value) for key, value in query or []}
         resource, namespace, name = self._route(path)
-        verb = {"POST": "create", "DELETE": "delete"}.get(method) or (
+        verb = {"POST": "create", "DELETE": "delete", "PATCH": "patch"}.get(method) or (
             "get" if name else "watch" if params.get("watch") == "true" else "list"
         )
         self.requests.append((verb, path))
@@ -219,6 +220,8 @@ class FakeKubeApi(KubeApi):
                     return self._get(resource, namespace or "", name or "")
                 if verb == "delete":
                     return self._delete(resource, namespace or "", name or "", body or {})
+                if verb == "patch":
+                    return self._merge_patch(resource, namespace or "", name or "", content_type, body)
                 return self._list(resource, namespace, params)
         except _Status as status:
             raise status.exception() from None
@@ -291,6 +294,24 @@ class FakeKubeApi(KubeApi):
         if obj is None:
             raise _Status(404, f'{resource} "{name}" not found')
         return copy.deepcopy(obj)
+
+    def _merge_patch(self, resource: ResourceType, namespace: str, name: str, content_type: str, body: Any) -> Any:
+        """A JSON merge patch (RFC 7386) of metadata and spec; server-managed fields and status stay."""
+        if content_type != "application/merge-patch+json":
+            raise _Status(
+                415, f"the body of the request was in an unknown format - accepted media types: {content_type}"
+            )
+        obj = copy.deepcopy(self._get(resource, namespace, name))
+        patch = copy.deepcopy(body) if isinstance(body, dict) else {}
+        patch.pop("status", None)
+        wanted_uid = (patch.get("metadata") or {}).pop("uid", None)
+        if wanted_uid and wanted_uid != obj["metadata"]["uid"]:
+            actual = obj["metadata"]["uid"]
+            raise _Status(409, f"Precondition failed: UID in precondition: {wanted_uid}, UID in object meta: {actual}")
+        merged = _merged(obj, patch)
+        if merged == obj:
+            return obj
+        return self._store(self._collection(resource), (namespace, name), merged, "MODIFIED")
 
     def _delete(self, resource: ResourceType, namespace: str, name: str, options: dict[str, Any]) -> dict[str, Any]:
         collection = self._collection(resource)
@@ -404,3 +425,16 @@ def _selected(obj: dict[str, Any], namespace: str | None, params: dict[str, str]
         if str(found if found is not None else "") != value.strip():
             return False
     return True
+
+
+def _merged(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge key by key, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merged(result.get(key), value)
+    return result

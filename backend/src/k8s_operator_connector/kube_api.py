@@ -171,12 +171,13 @@ class KubeApi:
         body: Any = None,
         stream: bool = False,
         timeout: float | None = None,
+        content_type: str = "application/json",
     ) -> Any:
         response = self._client.call_api(
             path,
             method,
             query_params=query or [],
-            header_params={"Accept": "application/json", "Content-Type": "application/json"},
+            header_params={"Accept": "application/json", "Content-Type": content_type},
             body=body,
             auth_settings=["BearerToken"],
             _return_http_data_only=True,
@@ -189,7 +190,13 @@ class KubeApi:
         return json.loads(data) if data else {}
 
     def request(
-        self, method: str, path: str, query: list[tuple[str, Any]] | None = None, body: Any = None, verb: str = ""
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, Any]] | None = None,
+        body: Any = None,
+        verb: str = "",
+        content_type: str = "",
     ) -> Any:
         """One API call, retried on 429/5xx/connection errors with backoff; raises KubeApiError.
 
@@ -198,18 +205,22 @@ class KubeApi:
         verb = verb or method.lower()
         started = time.monotonic()
         try:
-            return self._retried(method, path, query, body)
+            return self._retried(method, path, query, body, content_type)
         except KubeApiError as error:
             API_ERRORS.labels(verb, str(error.status)).inc()
             raise
         finally:
             API_LATENCY.labels(verb).observe(time.monotonic() - started)
 
-    def _retried(self, method: str, path: str, query: list[tuple[str, Any]] | None, body: Any) -> Any:
+    def _retried(
+        self, method: str, path: str, query: list[tuple[str, Any]] | None, body: Any, content_type: str = ""
+    ) -> Any:
         attempt = 0
         while True:
             self._limiter.acquire()
             try:
+                if content_type:
+                    return self._call(method, path, query, body, content_type=content_type)
                 return self._call(method, path, query, body)
             except ApiException as error:
                 failure = KubeApiError.from_api_exception(error)
@@ -226,6 +237,16 @@ class KubeApi:
 
     def get(self, resource: ResourceType, namespace: str, name: str) -> dict[str, Any]:
         return self.request("GET", resource.path(namespace, name), verb="get")  # type: ignore[no-any-return]
+
+    def merge_patch(self, resource: ResourceType, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch (RFC 7386) of the object."""
+        return self.request(  # type: ignore[no-any-return]
+            "PATCH",
+            resource.path(namespace, name),
+            body=body,
+            verb="patch",
+            content_type="application/merge-patch+json",
+        )
 
     def delete(
         self, resource: ResourceType, namespace: str, name: str, propagation: str = "Foreground", uid: str = ""

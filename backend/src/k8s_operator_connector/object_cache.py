@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from k8s_operator_connector import final_phase
 from k8s_operator_connector.kube_api import KubeApi, ResourceType, timestamp_seconds
 from k8s_operator_connector.list_watch import Clock, ListWatch
 from k8s_operator_connector.ownership import owner_of
@@ -37,6 +38,9 @@ class Tracked:
     # The task execution its ownership annotation names ("" when none): GetTask, DeleteTask
     # and retention cleanup act only on objects owned by the task execution in question.
     owner: str = ""
+    # When a GetTask first answered its final phase (Unix seconds; 0: not yet): from the
+    # object's annotation (final_phase.py), or this process's own mark until the watch has it.
+    served_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,19 @@ class ObjectCache(ListWatch):
                 if (since := _terminal_since(tracked, now, wall_now)) is not None and since <= now - age_seconds
             ]
 
+    def retention_due(self, retention_seconds: float, unserved_retention_seconds: float) -> list[Key]:
+        """Finished objects retention may delete (final_phase.retention_due)."""
+        now, wall_now = self._clock(), time.time()
+        with self._lock:
+            return [
+                key
+                for key, tracked in self._objects.items()
+                if (since := _terminal_since(tracked, now, wall_now)) is not None
+                and final_phase.retention_due(
+                    tracked.served_at, now - since, wall_now, retention_seconds, unserved_retention_seconds
+                )
+            ]
+
     def running(self) -> list[tuple[Key, Tracked]]:
         """Objects not (yet) finished, by what the watch saw last."""
         now, wall_now = self._clock(), time.time()
@@ -145,6 +162,16 @@ class ObjectCache(ListWatch):
                 self._recorded_during_list.add(key)
             return self._store(key, obj)
 
+    def mark_served(self, key: Key, uid: str, when: float) -> bool:
+        """Note that a GetTask answered the final phase of this object (that uid) at ``when``;
+        True only the first time, so the caller records it in the cluster once."""
+        with self._lock:
+            tracked = self._objects.get(key)
+            if tracked is None or tracked.served_at or (uid and tracked.uid != uid):
+                return False
+            tracked.served_at = when
+            return True
+
     def mark_deleted_by_connector(self, key: Key) -> None:
         with self._lock:
             tracked = self._objects.pop(key, None)
@@ -159,7 +186,10 @@ class ObjectCache(ListWatch):
         if observation.terminal:
             same = previous is not None and previous.uid == uid and previous.terminal_since is not None
             terminal_since = previous.terminal_since if same and previous else self._clock()
-        tracked = Tracked(uid, observation, terminal_since, owner_of(obj))
+        served = final_phase.served_at(obj) or (
+            previous.served_at if previous is not None and previous.uid == uid else 0.0
+        )
+        tracked = Tracked(uid, observation, terminal_since, owner_of(obj), served)
         self._objects[key] = tracked
         return tracked
 
@@ -211,7 +241,7 @@ class ObjectCache(ListWatch):
                 self._store(key, obj)
 
     def _store_only(self, obj: Mapping[str, Any], tracked: Tracked) -> Tracked:
-        return Tracked(tracked.uid, self._observation(obj), tracked.terminal_since, tracked.owner)
+        return Tracked(tracked.uid, self._observation(obj), tracked.terminal_since, tracked.owner, tracked.served_at)
 
     def _observation(self, obj: Mapping[str, Any]) -> Observation:
         observation = self._observe(obj)

@@ -136,7 +136,10 @@ class ConnectorRuntime:
         says this replica lost the sweeper Lease."""
         deleted = self.orphans.sweep(self.caches(), still_leading) if self.settings.executions.orphan_sweep else 0
         for cache in self.caches():
-            for key in cache.finished_before(self.settings.finished_retention_seconds):
+            due = cache.retention_due(
+                self.settings.finished_retention_seconds, self.settings.unserved_retention_seconds
+            )
+            for key in due:
                 if not still_leading():
                     return deleted
                 namespace, name = key

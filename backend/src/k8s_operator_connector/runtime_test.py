@@ -13,7 +13,13 @@ from k8s_operator_connector.task_context import MANAGED_BY, MANAGED_BY_LABEL, TA
 
 NAMESPACE = "flytesnacks-development"
 # No background sweep during the test: it calls sweep_once itself.
-SETTINGS = ConnectorSettings(default_namespace=NAMESPACE, finished_retention_seconds=0, cleanup_interval_seconds=3600)
+# Never asked by a GetTask, so the upper bound (unservedRetentionSeconds) is what retention waits for.
+SETTINGS = ConnectorSettings(
+    default_namespace=NAMESPACE,
+    finished_retention_seconds=0,
+    unserved_retention_seconds=0,
+    cleanup_interval_seconds=3600,
+)
 FINISHED = {"phase": "Succeeded", "workerCounts": {"pending": 0, "running": 0, "succeeded": 1, "failed": 0}}
 
 

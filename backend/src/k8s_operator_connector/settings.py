@@ -81,7 +81,8 @@ class ConnectorSettings:
     namespaces: tuple[str, ...] = ()
     default_namespace: str = "default"
     default_service_account: str = ""
-    finished_retention_seconds: float = 600.0
+    finished_retention_seconds: float = 600.0  # after the final phase was served (final_phase.py)
+    unserved_retention_seconds: float = 86400.0  # finished, and no GetTask ever asked
     cleanup_interval_seconds: float = 30.0
     stale_after_seconds: float = 300.0
     # The liveness check fails once a watch has been disconnected this long (watch_health).
@@ -176,6 +177,7 @@ def parse_settings(document: Any) -> ConnectorSettings:
         default_namespace=default_namespace,
         default_service_account=root.get("defaultServiceAccount", str, ""),
         finished_retention_seconds=root.number("finishedRetentionSeconds", 600.0, 0),
+        unserved_retention_seconds=root.number("unservedRetentionSeconds", 86400.0, 0),
         cleanup_interval_seconds=root.number("cleanupIntervalSeconds", 30.0, 0.05),
         stale_after_seconds=root.number("staleAfterSeconds", 300.0, 1),
         liveness_stale_seconds=root.number("livenessStaleSeconds", 600.0, 1),
@@ -192,6 +194,12 @@ def parse_settings(document: Any) -> ConnectorSettings:
         executions=parse_executions(root.child("executions")),
     )
     root.finish()
+    if settings.unserved_retention_seconds < settings.finished_retention_seconds:
+        raise SettingsError(
+            f"unservedRetentionSeconds ({settings.unserved_retention_seconds:g}) must be >= "
+            f"finishedRetentionSeconds ({settings.finished_retention_seconds:g}): objects no GetTask asked about "
+            "are kept at least as long as the others"
+        )
     return settings
 
 

@@ -34,6 +34,7 @@ namespaces: [team-a, team-b]
 defaultNamespace: team-a
 defaultServiceAccount: flyte-worker
 finishedRetentionSeconds: 0
+unservedRetentionSeconds: 1
 cleanupIntervalSeconds: 0.05
 staleAfterSeconds: 1
 livenessStaleSeconds: 1.5
@@ -90,6 +91,7 @@ def test_every_key_is_read_from_yaml(tmp_path: Path) -> None:
         default_namespace="team-a",
         default_service_account="flyte-worker",
         finished_retention_seconds=0,
+        unserved_retention_seconds=1,
         cleanup_interval_seconds=0.05,
         stale_after_seconds=1,
         liveness_stale_seconds=1.5,
