@@ -77,8 +77,8 @@ async def _synced_after(server: ConnectorServer, started: float) -> float:
     """Seconds from ``started`` until the connector's metrics say its watch listed everything."""
     while True:
         server.check_alive()
-        try:
-            samples = scrape_metrics(server.metrics_port)
+        try:  # in a thread: a blocking HTTP call would stall the GetTask calls timed on this loop
+            samples = await asyncio.to_thread(scrape_metrics, server.metrics_port)
         except (OSError, urllib.error.URLError):
             samples = {}
         if any(name == SYNCED and value == 1 for (name, _), value in samples.items()):
