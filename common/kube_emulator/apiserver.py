@@ -104,13 +104,19 @@ class ApiServer:
                 continue
             if limit and len(items) >= limit:
                 remaining += 1
+                if labels or fields:
+                    # The API server counts what is left only for an unfiltered list
+                    # (k8s.io/apiserver pkg/storage/continue.go, PrepareContinueToken); one more
+                    # match says there is a next page, and a page costs its own size, not the rest.
+                    break
                 continue
             items.append(self._as_version(rt, obj))
             last = (metadata.get("namespace", ""), metadata["name"])
         list_metadata: dict[str, Any] = {"resourceVersion": str(list_rv)}
         if remaining and last is not None:
             list_metadata["continue"] = _encode_continue(list_rv, last)
-            list_metadata["remainingItemCount"] = remaining
+            if not (labels or fields):
+                list_metadata["remainingItemCount"] = remaining
         return {"apiVersion": rt.api_version, "kind": f"{rt.kind}List", "metadata": list_metadata, "items": items}
 
     @staticmethod

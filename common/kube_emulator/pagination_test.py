@@ -102,3 +102,21 @@ def test_a_malformed_continue_token_is_400(core, token):
         core.list_namespaced_config_map("default", limit=1, _continue=token)
     assert raised.value.status == 400
     assert "invalid continue token" in raised.value.body
+
+
+def test_a_filtered_page_says_there_is_more_without_counting_it(core):
+    """remainingItemCount only for an unfiltered list (pkg/storage/continue.go): a page with a
+    selector stops at the next match instead of reading every object after it."""
+    for i in range(5):
+        core.create_namespaced_config_map("default", {"metadata": {"name": f"c{i}", "labels": {"kept": "yes"}}})
+    unfiltered = core.list_namespaced_config_map("default", limit=2)
+    assert unfiltered.metadata.remaining_item_count == 3
+    seen, token = [], None
+    while True:
+        page = core.list_namespaced_config_map("default", limit=2, label_selector="kept=yes", _continue=token)
+        assert page.metadata.remaining_item_count is None
+        seen += names(page)
+        token = page.metadata._continue
+        if not token:
+            break
+    assert seen == [f"c{i}" for i in range(5)]
