@@ -22,7 +22,7 @@ from conformance.suite.cluster import ClusterView
 from conformance.suite.context import Target
 from conformance.suite.report import exit_code, summary, table
 from conformance.suite.runner import run_suite
-from conformance.suite.samples import SampleError, builtin_samples, load_sample
+from conformance.suite.samples import Sample, SampleError, builtin_samples, load_sample
 from conformance.suite.task_requests import Execution
 from kube_emulator.faults import Faults
 from reliability.harness import PropellerClient
@@ -60,7 +60,9 @@ def parser() -> argparse.ArgumentParser:
     what.add_argument("--cases", type=_names, default=[], help="comma-separated case names (default: all)")
     what.add_argument("--plugin", default="", help="a plugin's task type: run the generic cases with --sample")
     what.add_argument(
-        "--sample", default="", help="MODULE:ATTRIBUTE: the plugin's sample task (see docs/conformance.md)"
+        "--sample",
+        default="",
+        help="MODULE:ATTRIBUTE or FILE.py:ATTRIBUTE: the plugin's sample task (docs/conformance.md)",
     )
     where = parser.add_argument_group("where the tasks run")
     where.add_argument("--namespace", default="flytesnacks-development")
@@ -88,12 +90,11 @@ def _check(arguments: argparse.Namespace, parse: argparse.ArgumentParser) -> Non
         parse.error(f"--connector-config {arguments.connector_config!r}: expected NAMESPACE/NAME-PREFIX")
 
 
-def run(arguments: argparse.Namespace, kubeconfig: Path, connector: str, faults: Faults | None) -> int:
+def run(
+    arguments: argparse.Namespace, samples: dict[str, Sample], kubeconfig: Path, connector: str, faults: Faults | None
+) -> int:
     """The suite against a kubeconfig and a connector address; prints the table, returns the exit code."""
     started = time.monotonic()
-    samples = builtin_samples(arguments.image)
-    if arguments.plugin:
-        samples[arguments.plugin] = load_sample(arguments.sample, arguments.plugin)
     credentials = None
     if arguments.ca_cert is not None:
         try:
@@ -144,8 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse.parse_args(argv)
     _check(arguments, parse)
     try:
+        samples = builtin_samples(arguments.image)
+        if arguments.plugin:  # before any cluster starts: a bad sample fails at once
+            samples[arguments.plugin] = load_sample(arguments.sample, arguments.plugin)
         if arguments.kubeconfig is not None:
-            return run(arguments, arguments.kubeconfig, arguments.connector, None)
+            return run(arguments, samples, arguments.kubeconfig, arguments.connector, None)
         from conformance.suite.embedded import CONFIG_MAP_NAME, CONFIG_NAMESPACE, EmbeddedTarget
 
         arguments.connector_config = f"{CONFIG_NAMESPACE}/{CONFIG_MAP_NAME}"
@@ -156,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"connector {embedded.address}",
                 flush=True,
             )
-            return run(arguments, embedded.kubeconfig, embedded.address, embedded.faults)
+            return run(arguments, samples, embedded.kubeconfig, embedded.address, embedded.faults)
     except (SampleError, TargetError) as error:
         print(f"conformance: {error}", file=sys.stderr)
         return 2

@@ -10,8 +10,12 @@ types this repository ships have built-in samples; a plugin's author names one w
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from flytekit.models import task as task_models
@@ -105,20 +109,36 @@ def _as_template(value: Any) -> task_models.TaskTemplate:
     )
 
 
+def _import(name: str) -> ModuleType:
+    """A module by name, or from a ``.py`` file (the suite's PEX does not see PYTHONPATH)."""
+    if not name.endswith(".py"):
+        return importlib.import_module(name)
+    path = Path(name)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise ImportError(f"no such file: {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # flytekit looks the task's module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
 class SampleError(ValueError):
     """--sample names nothing usable; the message says what was expected."""
 
 
 def load_sample(reference: str, task_type: str) -> Sample:
-    """``MODULE:ATTRIBUTE``: a flytekit task (``@task(task_config=MyConfig(...))``), a TaskTemplate,
-    or a function of no arguments returning either. Its task type, version, custom and config
+    """``MODULE:ATTRIBUTE`` or ``FILE.py:ATTRIBUTE``: a flytekit task (``@task(task_config=MyConfig(...))``),
+    a TaskTemplate, or a function of no arguments returning either. Its task type, version, custom and config
     are used; its container is replaced by the suite's (each case picks the command)."""
-    module_name, _, attribute = reference.partition(":")
+    module_name, _, attribute = reference.rpartition(":")
     if not module_name or not attribute:
-        raise SampleError(f"--sample {reference!r}: expected MODULE:ATTRIBUTE, e.g. my_plugin.samples:sample_task")
+        raise SampleError(
+            f"--sample {reference!r}: expected MODULE:ATTRIBUTE or FILE.py:ATTRIBUTE, e.g. my_samples.py:sample"
+        )
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
+        module = _import(module_name)
+    except (ImportError, OSError) as error:
         raise SampleError(f"--sample {reference!r}: cannot import {module_name}: {error}") from error
     try:
         value = getattr(module, attribute)

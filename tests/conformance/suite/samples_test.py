@@ -38,6 +38,12 @@ def test_a_flytekit_task_gives_its_type_and_custom(samples_module: str):
     assert sample.uses_container
 
 
+def test_a_sample_file_needs_no_path_setting(tmp_path):
+    (tmp_path / "file_samples.py").write_text(SAMPLES)
+    sample = load_sample(f"{tmp_path / 'file_samples.py'}:flytekit_task", "parallel_job")
+    assert sample.custom([])["workers"] == 3
+
+
 def test_a_function_returning_a_template_works_too(samples_module: str):
     assert load_sample(f"{samples_module}:template_builder", "parallel_job").custom([]) == {"workers": 4}
 
@@ -45,7 +51,8 @@ def test_a_function_returning_a_template_works_too(samples_module: str):
 @pytest.mark.parametrize(
     ("reference", "message"),
     [
-        ("no_colon", "expected MODULE:ATTRIBUTE"),
+        ("no_colon", "expected MODULE:ATTRIBUTE or FILE.py:ATTRIBUTE"),
+        ("/no/such/samples.py:sample", "cannot import /no/such/samples.py: no such file"),
         ("no_such_module_here:x", "cannot import no_such_module_here"),
         ("{module}:missing", "has no attribute missing"),
         ("{module}:not_a_task", "a sample must be a flytekit task"),
