@@ -1,12 +1,13 @@
 """A KubeApi whose API server is an in-memory dictionary: the connector's unit tests run on it.
 
-Only the transport is replaced (``KubeApi._call``): create, get, delete, list and watch, their
-error handling (``KubeApiError`` from a ``Status`` body, 404/409 on delete), pagination and the
-parsing of watch lines are the real KubeApi's. What the in-memory server answers follows the
-Kubernetes API as the project's emulator serves it (``kube_api_contract_test.py`` runs the same
-scenarios against both): uid, resourceVersion, creationTimestamp and generation on create; the
-API server's messages for 404, 409 and 410; label and field selectors; ``continue`` pages; a
-watch replays events after its resourceVersion, answers ``ERROR`` 410 for a compacted one, then
+Only the transport is replaced (``KubeApi._call``): create, get, update (PUT), delete, list
+and watch, their error handling (``KubeApiError`` from a ``Status`` body, 404/409 on delete),
+pagination and the parsing of watch lines are the real KubeApi's. What the in-memory server
+answers follows the Kubernetes API as the project's emulator serves it
+(``kube_api_contract_test.py`` runs the same scenarios against both): uid, resourceVersion,
+creationTimestamp and generation on create; the API server's messages for 404, 409 (also a PUT
+with a stale resourceVersion) and 410; label and field selectors; ``continue`` pages; a watch
+replays events after its resourceVersion, answers ``ERROR`` 410 for a compacted one, then
 streams until ``timeoutSeconds`` or :meth:`FakeKubeApi.close_watches`.
 
 Faults as the emulator's ``api.faults``: ``add(verb=..., status=..., times=...)``,
@@ -36,6 +37,7 @@ Key = tuple[str, str]  # (namespace, name)
 _REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict"}
 _REASONS |= {410: "Expired", 413: "RequestEntityTooLarge", 422: "Invalid", 429: "TooManyRequests"}
 _REASONS |= {500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
+_STALE = "the object has been modified; please apply your changes to the latest version and try again"
 _TOO_MANY_REQUESTS = "the server has received too many requests and has asked us to try again later"
 
 
@@ -205,11 +207,13 @@ class FakeKubeApi(KubeApi):
     ) -> Any:
         params = {key: str(value) for key, value in query or []}
         resource, namespace, name = self._route(path)
-        verb = {"POST": "create", "DELETE": "delete", "PATCH": "patch"}.get(method) or (
+        verb = {"POST": "create", "DELETE": "delete", "PATCH": "patch", "PUT": "update"}.get(method) or (
             "get" if name else "watch" if params.get("watch") == "true" else "list"
         )
         self.requests.append((verb, path))
         try:
+            if method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+                raise _Status(405, f"{method} is not served by FakeKubeApi", "MethodNotAllowed")
             self._check_faults(verb, resource, name)
             if verb == "watch":
                 return _Stream(self._watch(resource, namespace, params))
@@ -222,6 +226,8 @@ class FakeKubeApi(KubeApi):
                     return self._delete(resource, namespace or "", name or "", body or {})
                 if verb == "patch":
                     return self._merge_patch(resource, namespace or "", name or "", content_type, body)
+                if verb == "update":
+                    return self._update(resource, namespace or "", name or "", body)
                 return self._list(resource, namespace, params)
         except _Status as status:
             raise status.exception() from None
@@ -288,6 +294,23 @@ class FakeKubeApi(KubeApi):
         obj.pop("status", None)  # status is the /status subresource's
         obj["apiVersion"], obj["kind"] = resource.api_version, resource.kind
         return self._store(collection, (namespace, name), obj, "ADDED")
+
+    def _update(self, resource: ResourceType, namespace: str, name: str, body: Any) -> dict[str, Any]:
+        """PUT: a replace that must name the current resourceVersion (if it names one); status stays."""
+        current = self._get(resource, namespace, name)
+        obj = copy.deepcopy(body)
+        wanted = (obj.get("metadata") or {}).get("resourceVersion")
+        if wanted and wanted != current["metadata"]["resourceVersion"]:
+            raise _Status(409, f'Operation cannot be fulfilled on {resource} "{name}": {_STALE}')
+        kept = {key: current["metadata"][key] for key in ("uid", "creationTimestamp", "generation")}
+        if _spec_part(obj) != _spec_part(current):
+            kept["generation"] += 1
+        obj["metadata"] = {**(obj.get("metadata") or {}), **kept, "name": name, "namespace": namespace}
+        if "status" in current:
+            obj["status"] = current["status"]
+        else:
+            obj.pop("status", None)
+        return self._store(self._collection(resource), (namespace, name), obj, "MODIFIED")
 
     def _get(self, resource: ResourceType, namespace: str, name: str) -> dict[str, Any]:
         obj = self._collection(resource).objects.get((namespace, name))
@@ -388,6 +411,10 @@ class FakeKubeApi(KubeApi):
 def _server_fields() -> dict[str, Any]:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"uid": str(uuid.uuid4()), "creationTimestamp": now, "generation": 1}
+
+
+def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in obj.items() if key not in ("metadata", "status", "apiVersion", "kind")}
 
 
 def _line(event_type: str, obj: dict[str, Any]) -> bytes:

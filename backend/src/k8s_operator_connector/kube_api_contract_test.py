@@ -132,6 +132,27 @@ def test_delete_with_a_uid_deletes_only_that_object(server: Server) -> None:
     assert error_of(lambda: server.api.get(JOBS, NAMESPACE, "pj-a")).status == 404
 
 
+def test_an_update_must_name_the_current_version(server: Server) -> None:
+    created = server.api.create(JOBS, NAMESPACE, job("pj-a"))
+    server.set_status("pj-a", {"phase": "Running"})
+    stale = {**created, "spec": {"workers": 3}}
+    path = JOBS.path(NAMESPACE, "pj-a")
+    error = error_of(lambda: server.api.request("PUT", path, body=stale, verb="update"))
+    assert (error.status, error.reason) == (409, "Conflict")
+    assert error.message == (
+        'Operation cannot be fulfilled on paralleljobs.workloads.example.com "pj-a": the object has been modified; '
+        "please apply your changes to the latest version and try again"
+    )
+    current = server.api.get(JOBS, NAMESPACE, "pj-a")
+    updated = server.api.request("PUT", path, body={**current, "spec": {"workers": 3}}, verb="update")
+    assert updated["spec"] == {"workers": 3} and updated["status"] == {"phase": "Running"}
+    assert updated["metadata"]["uid"] == created["metadata"]["uid"]
+    assert updated["metadata"]["generation"] == 2
+    assert int(updated["metadata"]["resourceVersion"]) > int(current["metadata"]["resourceVersion"])
+    missing = error_of(lambda: server.api.request("PUT", JOBS.path(NAMESPACE, "pj-x"), body=job("pj-x"), verb="update"))
+    assert (missing.status, missing.message) == (404, 'paralleljobs.workloads.example.com "pj-x" not found')
+
+
 def test_list_selects_by_label_and_pages(server: Server) -> None:
     for index in range(5):
         server.api.create(JOBS, NAMESPACE, job(f"pj-{index}", managed="yes" if index % 2 == 0 else "no"))
