@@ -253,8 +253,8 @@ async def test_abort_deletes_that_object_and_is_idempotent(rig: Rig) -> None:
     meta = await rig.create()
     await rig.connector.delete(meta)
     assert rig.api.stored(PARALLEL_JOB, NAMESPACE, meta.name) is None
-    tombstone = rig.runtime.caches()[0].tombstone(meta.key)
-    assert tombstone is not None and tombstone.by_connector
+    # A tombstone either way: from the connector's own bookkeeping or the watch's DELETED, whichever came first.
+    assert rig.runtime.caches()[0].tombstone(meta.key) is not None
     await rig.connector.delete(meta)  # gone already: done, not an error
 
 
