@@ -97,7 +97,7 @@ def test_forbidden_delete_is_reported(harness: Harness):
     [
         ({"workers": 0}, "custom.workers"),
         ({"workers": 3, "maxRestarts": 500}, "custom.max_restarts"),
-        ({"replicas": 3}, "custom"),
+        ({"replicas": 3}, "custom.replicas"),  # an unknown field is named (parse_custom)
         ({}, "custom"),
     ],
 )

@@ -193,7 +193,10 @@ meta_documents = st.one_of(
     st.binary(max_size=200),
     json_values.map(lambda value: json.dumps(value).encode()),
     st.dictionaries(
-        st.one_of(st.sampled_from([*META_FIELDS, "failure_phase", "failure_message", "awaiting_quota", "pending_create"]), st.text()),
+        st.one_of(
+            st.sampled_from([*META_FIELDS, "failure_phase", "failure_message", "awaiting_quota", "pending_create"]),
+            st.text(),
+        ),
         json_values,
         max_size=12,
     ).map(lambda value: json.dumps(value).encode()),
