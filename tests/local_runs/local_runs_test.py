@@ -48,9 +48,9 @@ def test_a_key_error_in_worker_2_names_the_exception_the_worker_and_its_pod(clus
 
 
 def test_a_gather_timeout_names_the_worker_that_never_shared(cluster: EmbeddedCluster) -> None:
-    message = _failure(ds_tasks.gather_without_worker_2, n=1)
+    message = _failure(ds_tasks.gather_without_worker_1, n=1)
     assert re.search(rf"worker 0 \(pod {POD.format(index=0)}, Job [^)]+\) failed", message), message
-    assert "TimeoutError: gather(): worker(s) [2] of 3 did not share a value within 3 s" in message
+    assert "TimeoutError: gather(): worker(s) [1] of 2 did not share a value within 3 s" in message
     _nothing_left(cluster)
 
 
