@@ -189,6 +189,59 @@ def test_json_patch_failing_test_op_is_422_and_changes_nothing(custom):
     assert current == created
 
 
+@pytest.mark.parametrize(
+    ("operations", "status", "message"),
+    [
+        (
+            [{"op": "test", "path": "/metadata/name", "value": "b"}],
+            422,
+            "testing value /metadata/name failed: test failed",
+        ),
+        ([{"op": "replace", "path": "/spec/missing", "value": 1}], 422, "replace /spec/missing: "),
+        ([{"op": "remove", "path": "/spec/workers/x"}], 422, "remove /spec/workers/x: "),
+        ([{"op": "add", "path": "spec", "value": 1}], 400, "invalid JSON patch operation"),
+        ([{"op": "frobnicate", "path": "/spec"}], 400, "invalid JSON patch operation"),
+        ([{"path": "/spec"}], 400, "invalid JSON patch operation"),
+    ],
+)
+def test_json_patch_errors_name_the_operation_and_change_nothing(custom, operations, status, message):
+    """400 for a patch that cannot be decoded, 422 for one that fails to apply (kubernetes
+    staging/src/k8s.io/apiserver/pkg/endpoints/handlers/patch.go at 00f75347, applyJSPatch)."""
+    created = custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, parallel_job("a"))
+    with pytest.raises(ApiException) as raised:
+        custom.patch_namespaced_custom_object(
+            GROUP, VERSION, "default", PLURAL, "a", operations, _content_type="application/json-patch+json"
+        )
+    assert raised.value.status == status
+    assert message in json.loads(raised.value.body)["message"]
+    assert custom.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a") == created
+
+
+def test_json_patch_applies_every_operation_in_order(custom):
+    custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, parallel_job("a", workers=2))
+    patched = custom.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        "default",
+        PLURAL,
+        "a",
+        [
+            {"op": "add", "path": "/spec/items", "value": [1, 3]},
+            {"op": "add", "path": "/spec/items/1", "value": 2},
+            {"op": "add", "path": "/spec/items/-", "value": 4},
+            {"op": "copy", "from": "/spec/workers", "path": "/spec/copied"},
+            {"op": "move", "from": "/spec/copied", "path": "/spec/moved"},
+            {"op": "test", "path": "/spec/moved", "value": 2},
+            {"op": "replace", "path": "/spec/workers", "value": 5},
+            {"op": "add", "path": "/metadata/annotations", "value": {"a~b/c": "x"}},
+            {"op": "remove", "path": "/metadata/annotations/a~0b~1c"},
+        ],
+        _content_type="application/json-patch+json",
+    )
+    assert patched["spec"] == {"workers": 5, "items": [1, 2, 3, 4], "moved": 2}
+    assert patched["metadata"]["annotations"] == {}
+
+
 def test_status_subresource_is_split_from_the_main_resource(custom):
     body = parallel_job("a")
     body["status"] = {"phase": "Ignored"}

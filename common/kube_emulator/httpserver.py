@@ -1,5 +1,6 @@
-"""A small HTTP/1.1 server on asyncio streams: keep-alive, Content-Length or chunked bodies,
-and chunked streaming responses (for watches). Enough for urllib3, aiohttp and Go clients."""
+"""The emulator's HTTP/1.1 server: aiohttp's low-level ``web.Server`` (keep-alive, Content-Length
+or chunked request bodies, chunked streaming responses for watches) in front of the dispatcher,
+which sees only the small :class:`Request`/:class:`Response`/:class:`StreamResponse` types below."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import contextlib
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+
+from aiohttp import web
 
 from kube_emulator.errors import bad_request, unsupported_media_type
 
+# Request lines and headers up to 1 MiB (aiohttp's default is 8 KiB): long label selectors and
+# field selectors fit, as they do on a real API server.
 _MAX_LINE = 1 << 20
+# stop() cuts open watches at once, as a restarting API server does; handlers get this long.
+_SHUTDOWN_SECONDS = 0.5
 
 
 @dataclass
@@ -64,129 +69,66 @@ class StreamResponse:
 Handler = Callable[[Request], Awaitable[Response | StreamResponse]]
 
 
-def _status_line(status: int) -> bytes:
+async def _as_request(incoming: web.BaseRequest) -> Request:
+    return Request(
+        incoming.method.upper(),
+        incoming.path,  # percent-decoded
+        dict(incoming.query),  # a repeated parameter: its first value
+        {name.lower(): value for name, value in incoming.headers.items()},
+        await incoming.read(),
+    )
+
+
+async def _stream(incoming: web.BaseRequest, response: StreamResponse) -> web.StreamResponse:
+    outgoing = web.StreamResponse(status=response.status, headers={"Content-Type": response.content_type})
+    outgoing.enable_chunked_encoding()
     try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Unknown"
-    return f"HTTP/1.1 {status} {phrase}\r\n".encode()
+        await outgoing.prepare(incoming)
+        async for chunk in response.chunks:
+            if chunk:
+                await outgoing.write(chunk)
+        await outgoing.write_eof()
+    except ConnectionResetError:  # the client went away mid-stream: nothing to answer
+        pass
+    finally:
+        await response.chunks.aclose()  # unregisters the watcher even when the client went away
+    return outgoing
 
 
 class HttpServer:
+    """Serves ``handler`` on ``host:port`` (0: a free port) until :meth:`stop`."""
+
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> None:
         self._handler = handler
         self.host = host
         self.port = port
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._runner: web.ServerRunner | None = None
+
+    async def _serve(self, incoming: web.BaseRequest) -> web.StreamResponse:
+        response = await self._handler(await _as_request(incoming))
+        if isinstance(response, StreamResponse):
+            return await _stream(incoming, response)
+        headers = {"Content-Type": response.content_type, **response.headers}
+        return web.Response(status=response.status, body=response.body, headers=headers)
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(
-            self._serve_connection, self.host, self.port, limit=_MAX_LINE, reuse_address=True
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        # handler_cancellation: a watch whose client went away ends now, not at its next event.
+        server = web.Server(self._serve, handler_cancellation=True, max_line_size=_MAX_LINE, max_field_size=_MAX_LINE)
+        runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=_SHUTDOWN_SECONDS)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = runner.addresses[0][1]
         return self.port
 
     async def stop(self) -> None:
         """Stop listening and drop every open connection (including watch streams)."""
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        if self._connections:
-            await asyncio.gather(*self._connections, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
-
-    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            while True:
-                request, keep_alive = await self._read_request(reader)
-                if request is None:
-                    break
-                response = await self._handler(request)
-                if isinstance(response, StreamResponse):
-                    await self._stream(writer, response, keep_alive)
-                else:
-                    self._write(writer, response, keep_alive)
-                    await writer.drain()
-                if not keep_alive:
-                    break
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError, asyncio.LimitOverrunError):
-            pass
-        finally:
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await writer.wait_closed()
-
-    @staticmethod
-    async def _read_request(reader: asyncio.StreamReader) -> tuple[Request | None, bool]:
-        line = await reader.readline()
-        if not line.strip():
-            return None, False
-        method, target, version = line.decode("latin-1").split(" ", 2)
-        headers: dict[str, str] = {}
-        while True:
-            header_line = await reader.readline()
-            if header_line in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = header_line.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            body = await HttpServer._read_chunked(reader)
-        else:
-            length = int(headers.get("content-length") or 0)
-            body = await reader.readexactly(length) if length else b""
-        connection = headers.get("connection", "").lower()
-        keep_alive = connection != "close" and (version.strip() == "HTTP/1.1" or connection == "keep-alive")
-        split = urlsplit(target)
-        request = Request(method.upper(), unquote(split.path), dict(parse_qsl(split.query)), headers, body)
-        return request, keep_alive
-
-    @staticmethod
-    async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-        parts: list[bytes] = []
-        while True:
-            size = int((await reader.readline()).split(b";")[0].strip(), 16)
-            if size == 0:
-                await reader.readline()
-                return b"".join(parts)
-            parts.append(await reader.readexactly(size))
-            await reader.readexactly(2)
-
-    @staticmethod
-    def _write(writer: asyncio.StreamWriter, response: Response, keep_alive: bool) -> None:
-        head = [_status_line(response.status)]
-        head.append(f"Content-Type: {response.content_type}\r\nContent-Length: {len(response.body)}\r\n".encode())
-        for name, value in response.headers.items():
-            head.append(f"{name}: {value}\r\n".encode())
-        if not keep_alive:
-            head.append(b"Connection: close\r\n")
-        head.append(b"\r\n")
-        writer.write(b"".join(head) + response.body)
-
-    @staticmethod
-    async def _stream(writer: asyncio.StreamWriter, response: StreamResponse, keep_alive: bool) -> None:
-        head = (
-            _status_line(response.status)
-            + (
-                f"Content-Type: {response.content_type}\r\nTransfer-Encoding: chunked\r\n"
-                f"{'' if keep_alive else 'Connection: close' + chr(13) + chr(10)}\r\n"
-            ).encode()
-        )
-        try:
-            writer.write(head)
-            await writer.drain()
-            async for chunk in response.chunks:
-                if chunk:
-                    writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                    await writer.drain()
-            writer.write(b"0\r\n\r\n")
-            await writer.drain()
-        finally:
-            await response.chunks.aclose()  # unregisters the watcher even when the client went away
+        if self._runner is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner.cleanup()
+            self._runner = None

@@ -151,3 +151,31 @@ def test_restart_keeps_state_and_port_or_wipes(api, core):
     assert [c.metadata.name for c in core.list_namespaced_config_map("default").items] == []
     # The CRDs given to the constructor are installed again after a wipe.
     assert api.get("customresourcedefinitions", "paralleljobs.workloads.example.com") is not None
+
+
+def test_a_watch_whose_client_went_away_is_unregistered_without_waiting_for_an_event(api):
+    """aiohttp cancels the handler of a closed connection: an idle watch does not linger."""
+    import socket
+
+    watchers = api.store.collection(("", "configmaps")).watchers
+    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as connection:
+        connection.sendall(b"GET /api/v1/namespaces/default/configmaps?watch=true HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert connection.recv(4096).startswith(b"HTTP/1.1 200 OK")
+        wait_until(lambda: len(watchers) == 1, what="the watch to open")
+    wait_until(lambda: not watchers, timeout=30, what="the closed watch to be unregistered")
+
+
+def test_a_watch_streams_chunks_and_ends_with_the_last_chunk_when_the_emulator_cuts_it(api):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", api.port), timeout=30) as connection:
+        connection.sendall(b"GET /api/v1/namespaces/default/configmaps?watch=true HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = connection.recv(4096)
+        assert b"Transfer-Encoding: chunked" in head, head
+        wait_until(lambda: api.store.collection(("", "configmaps")).watchers, what="the watch to open")
+        assert api.faults.close_watches() == 1
+        received = head
+        while not received.endswith(b"0\r\n\r\n"):
+            chunk = connection.recv(4096)
+            assert chunk, received
+            received += chunk
