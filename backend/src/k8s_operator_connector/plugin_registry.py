@@ -90,5 +90,5 @@ def enabled_plugins(settings: ConnectorSettings) -> list[OperatorPlugin]:
         return list(plugins.values())
     for task_type in settings.task_types:
         if task_type not in plugins:
-            raise SettingsError(f"taskTypes has {task_type!r}; registered plugins serve: {', '.join(plugins)}")
+            raise SettingsError(f"taskTypes has {task_type!r}; registered plugins serve: {', '.join(sorted(plugins))}")
     return [plugins[task_type] for task_type in dict.fromkeys(settings.task_types)]
