@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -19,3 +21,16 @@ def wait_until(condition: Callable[[], T | None], timeout: float = 60.0, interva
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout} s waiting for {what or condition!r}")
         time.sleep(interval)
+
+
+def wait_for_output(process: subprocess.Popen[Any], log_path: Path, text: str, timeout: float) -> str:
+    """Wait until the log file of child ``process`` contains ``text``; return the log so far.
+
+    Fails with the whole log if the child exits first or ``timeout`` seconds pass.
+    """
+    deadline = time.monotonic() + timeout
+    while text not in (log := log_path.read_text()):
+        assert process.poll() is None, log
+        assert time.monotonic() < deadline, log
+        time.sleep(0.5)
+    return log

@@ -12,12 +12,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from embedded_cluster_tool import my_workflows
 
 from flyte_operator_demo.workflows import FAILURE_MESSAGE, WORKERS, expected_sum_of_squares
+from kube_emulator import wait_for_output
 
 RUN_TIMEOUT_SECONDS = 600
 N = 200
@@ -80,11 +80,7 @@ def test_sigint_deletes_the_parallel_job_and_its_jobs(tmp_path: Path) -> None:
             text=True,
         )
         try:
-            deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
-            while "log link kubectl logs (worker 2)" not in log_path.read_text():
-                assert process.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.5)
+            wait_for_output(process, log_path, "log link kubectl logs (worker 2)", RUN_TIMEOUT_SECONDS)
             process.send_signal(signal.SIGINT)
             returncode = process.wait(RUN_TIMEOUT_SECONDS)
         finally:

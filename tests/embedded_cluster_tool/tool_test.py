@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -23,6 +22,8 @@ import pytest
 from embedded_cluster_tool import my_workflows
 from flyteidl.admin import agent_pb2
 from flyteidl.service import agent_pb2_grpc
+
+from kube_emulator import wait_for_output
 
 START_TIMEOUT_SECONDS = 600
 RUN_TIMEOUT_SECONDS = 600
@@ -89,11 +90,7 @@ def tool(tmp_path: Path, workflow_dir: Path) -> Iterator[tuple[subprocess.Popen[
             text=True,
         )
         try:
-            deadline = time.monotonic() + START_TIMEOUT_SECONDS
-            while "Ctrl-C stops the cluster." not in log_path.read_text():
-                assert process.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.5)
+            wait_for_output(process, log_path, "Ctrl-C stops the cluster.", START_TIMEOUT_SECONDS)
             yield process, env_file, log_path
         finally:
             if process.poll() is None:

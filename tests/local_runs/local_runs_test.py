@@ -13,7 +13,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from local_runs import ds_tasks
 from local_runs.conftest import objects_left
 
 from embedded_cluster.cluster import EmbeddedCluster
-from kube_emulator import wait_until
+from kube_emulator import wait_for_output, wait_until
 
 NAMESPACE = "flytesnacks-development"
 POD = r"local-[0-9a-f]+-w{index}-[a-z0-9]{{5}}"
@@ -132,11 +131,7 @@ def test_ctrl_c_in_a_workflow_deletes_the_running_object_says_so_and_exits_130(
             [*command, "square_then_linger"], env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            deadline = time.monotonic() + 600
-            while "ds_tasks.linger] log link kubectl logs (worker 1)" not in log_path.read_text():
-                assert process.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.5)
+            wait_for_output(process, log_path, "ds_tasks.linger] log link kubectl logs (worker 1)", 600)
             process.send_signal(signal.SIGINT)
             returncode = process.wait(300)
         finally:
