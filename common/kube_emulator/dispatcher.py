@@ -39,6 +39,13 @@ def _verb(method: str, path: ResourcePath, query: dict[str, str]) -> str:
     raise errors.method_not_allowed()
 
 
+def _selectors(query: dict[str, str], rt: ResourceType) -> tuple[LabelSelector, FieldSelector]:
+    """The request's ``labelSelector`` and ``fieldSelector`` (lists, watches, collection deletes)."""
+    return LabelSelector.parse(query.get("labelSelector")), FieldSelector.parse(
+        query.get("fieldSelector"), rt.is_core_events
+    )
+
+
 def _int_param(query: dict[str, str], key: str) -> int | None:
     value = query.get(key)
     if not value:
@@ -156,8 +163,7 @@ class Dispatcher:
                 self.apiserver.list_objects(
                     rt,
                     path.namespace,
-                    LabelSelector.parse(query.get("labelSelector")),
-                    FieldSelector.parse(query.get("fieldSelector"), rt.is_core_events),
+                    *_selectors(query, rt),
                     _int_param(query, "limit"),
                     query.get("continue"),
                 ),
@@ -184,8 +190,7 @@ class Dispatcher:
             self.apiserver.delete_collection(
                 rt,
                 path.namespace,
-                LabelSelector.parse(query.get("labelSelector")),
-                FieldSelector.parse(query.get("fieldSelector"), rt.is_core_events),
+                *_selectors(query, rt),
                 options,
             ),
         )
@@ -226,8 +231,7 @@ class Dispatcher:
     def _watch(self, rt: ResourceType, namespace: str | None, query: dict[str, str]) -> StreamResponse:
         watcher = Watcher(
             namespace if rt.namespaced else None,
-            LabelSelector.parse(query.get("labelSelector")),
-            FieldSelector.parse(query.get("fieldSelector"), rt.is_core_events),
+            *_selectors(query, rt),
         )
         timeout = _int_param(query, "timeoutSeconds")
         since = query.get("resourceVersion") or ""
