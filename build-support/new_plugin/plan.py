@@ -14,13 +14,6 @@ TEMPLATES = Path(__file__).parent / "templates"
 SDK_DIR = "sdk/src/flytekitplugins/k8s_operator"
 PLUGINS_DIR = "backend/src/k8s_operator_connector/plugins"
 DEMO_PACKAGE = "demo/src/flyte_operator_demo"
-# The Flyte configuration, in its four identical copies (routing_test checks they stay identical).
-FLYTE_CONFIGS = (
-    "operator_bundle/config/flyte/propeller-connector.yaml",
-    "operator_bundle/config/flyte/helm-values.yaml",
-    "operator_bundle/config/flyte/sandbox/configmap.yaml",
-    "operator_bundle/config/flyte/binary/configmap.yaml",
-)
 CONNECTOR_ROLE = "operator_bundle/config/rbac/connector_role.yaml"
 
 
@@ -111,21 +104,17 @@ def _new_files(names: PluginNames, root: Path) -> dict[str, tuple[str, str]]:
 
 
 def _edits(names: PluginNames) -> dict[str, list[tuple[str, Callable[[str, str], str]]]]:
-    """Path -> [(summary, edit(text, path) -> new text)] of every shared file the plugin extends."""
+    """Path -> [(summary, edit(text, path) -> new text)] of every shared file the plugin extends.
+
+    Propeller's configuration is not among them: it routes every task type the connector's
+    ListAgents answer names (docs/writing-a-plugin.md, "Routing").
+    """
     n = names
     rbac_rule = [
         f"# The `{n.name}` task type (build-support:new-plugin): {n.kind} objects, as for ParallelJobs.",
         f"- apiGroups: [{n.group}]",
         f"  resources: [{n.plural}]",
         "  verbs: [create, get, list, watch, delete, patch]",
-    ]
-    routing: list[tuple[str, Callable[[str, str], str]]] = [
-        (
-            f"route task type {n.name!r} to connector-service",
-            lambda text, path: insert_above_marker(
-                text, "new-plugin: routed task types", [f"{n.name}: connector-service"], path
-            ),
-        ),
     ]
     edits: dict[str, list[tuple[str, Callable[[str, str], str]]]] = {
         CONNECTOR_ROLE: [
@@ -135,8 +124,6 @@ def _edits(names: PluginNames) -> dict[str, list[tuple[str, Callable[[str, str],
             )
         ],
     }
-    for config in FLYTE_CONFIGS:
-        edits[config] = routing
     return edits
 
 

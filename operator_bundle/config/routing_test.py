@@ -17,11 +17,16 @@ commit 394040caccbdf5821fa6839386a35f0fb1b1ee9e):
   the default connector for types still missing.
 - .../connector/plugin.go ``getFinalConnector``: registry[type][version], else the default
   connector.
+- .../connector/plugin.go ``newConnectorPlugin``: the plugin's ``SupportedTaskTypes`` (its
+  registered task types) are the registry's keys at propeller's start; ``watchConnectors``
+  rebuilds the registry every ``pollInterval`` and hands its keys to ``ContainTaskType``.
 - flytepropeller/pkg/controller/nodes/task/config/config.go ``GetEnabledPlugins``: a
   default-for-task-types plugin that is not enabled stops propeller; handler.go ``Setup``: a
-  default-for-task-types entry holds only for a type the plugin registered at start;
-  ``ResolvePlugin``: a task type the connector registry holds goes to connector-service,
-  anything else to the default plugin.
+  default-for-task-types entry holds only for a type the plugin registered at start, and a
+  type that one plugin alone registered becomes that plugin's default without any entry
+  (``fallbackTaskHandlerMap``); ``ResolvePlugin``: the type's default plugin, else
+  connector-service if ``ContainTaskType``, else the default plugin (the container plugin,
+  flyteplugins/go/tasks/plugins/k8s/pod/plugin.go ``IsDefault``).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from typing import Any, cast
 import pytest
 import yaml
 from bundle_test import render
-from flyteidl.admin.agent_pb2 import Agent
+from flyteidl.admin.agent_pb2 import Agent, TaskCategory
 from flytekit.extend.backend.base_connector import ConnectorRegistry
 
 from k8s_operator_connector.conftest import signer_for_tests
@@ -158,8 +163,18 @@ class Route:
     connector: Deployment | None = None
 
 
-def routes(files: Mapping[str, str], list_agents: ListAgents, task_categories: list[tuple[str, int]]) -> dict[str, Any]:
-    """Where propeller sends each (task type, version); raises where propeller would not start."""
+def routes(
+    files: Mapping[str, str],
+    list_agents: ListAgents,
+    task_categories: list[tuple[str, int]],
+    list_agents_at_start: ListAgents | None = None,
+) -> dict[str, Any]:
+    """Where propeller sends each (task type, version); raises where propeller would not start.
+
+    ``list_agents_at_start`` answers for propeller's start (default: ``list_agents``), whose
+    registry gives connector-service its registered task types; ``list_agents`` answers
+    the polls after it.
+    """
     config = load_config(files)
     plugins = config.get("tasks", {}).get("task-plugins", {})
     enabled = [name.strip().lower() for name in plugins.get("enabled-plugins", [])]
@@ -168,16 +183,27 @@ def routes(files: Mapping[str, str], list_agents: ListAgents, task_categories: l
         if enabled and plugin.strip().lower() not in enabled:
             raise ValueError(f"cannot set default plugin [{plugin}] for task types [{task_type}]")
     connector_enabled = not enabled or "connector-service" in enabled
-    default, registry = connector_registry(config.get("plugins", {}).get("connector-service", {}), list_agents)
+    section = config.get("plugins", {}).get("connector-service", {})
+    _, at_start = connector_registry(section, list_agents_at_start or list_agents)
+    default, registry = connector_registry(section, list_agents)
+    # Setup. Other plugins are taken to register the types their default-for-task-types
+    # entries name (Flyte's own defaults are such entries); connector-service registers the
+    # registry's types at start, and gets each one by its entry or, without one, as the only
+    # plugin registering it: the same outcome either way.
+    default_plugins = {task_type: plugin for task_type, plugin in defaults.items() if plugin != "connector-service"}
+    if connector_enabled:
+        for task_type in at_start:
+            default_plugins.setdefault(task_type, "connector-service")
     result = {}
     for task_type, version in task_categories:
-        if connector_enabled and task_type in registry:
-            result[task_type, version] = Route("connector-service", registry[task_type].get(version, default))
+        # ResolvePlugin: the default plugin for the type, then the connector's current registry.
+        plugin = default_plugins.get(task_type)
+        if plugin is None and connector_enabled and task_type in registry:
+            plugin = "connector-service"
+        if plugin == "connector-service":
+            result[task_type, version] = Route(plugin, registry.get(task_type, {}).get(version, default))
         else:
-            # default-for-task-types holds only for a type the plugin registered at start; other
-            # plugins are taken to register theirs, connector-service registers its registry.
-            plugin = defaults.get(task_type, "default plugin")
-            result[task_type, version] = Route("default plugin" if plugin == "connector-service" else plugin)
+            result[task_type, version] = Route(plugin or "default plugin")
     return {"enabled-plugins": enabled, "routes": result}
 
 
@@ -299,6 +325,66 @@ def test_while_propeller_cannot_reach_the_connector_only_our_task_types_lose_the
     )["routes"]
     assert all(unreachable[category] == Route("default plugin") for category in ours)
     assert all(unreachable[category] == reachable[category] for category in flyteconnector)
+
+
+# A plugin added after this configuration was written (what build-support:new-plugin makes).
+NEW_PLUGIN = ("job_set", 1)
+
+
+def _with_a_new_plugin(list_agents: ListAgents) -> ListAgents:
+    """Our connector's answer once it also serves NEW_PLUGIN (the configuration unchanged)."""
+    name, version = NEW_PLUGIN
+    agent = Agent(name="new plugin", supported_task_categories=[TaskCategory(name=name, version=version)])
+    return lambda endpoint: list_agents(endpoint) + ([agent] if endpoint == OUR_ENDPOINT else [])
+
+
+@pytest.mark.parametrize("flavour", sorted(FLYTE_DEFAULTS))
+def test_a_new_plugins_task_type_needs_no_routing_entry(flavour, list_agents, ours):
+    """ListAgents routes it: default-for-task-types does not name it, and need not."""
+    assert NEW_PLUGIN[0] not in yaml.safe_load(OUR_CONFIG_TEXT)["tasks"]["task-plugins"]["default-for-task-types"]
+    assert routing_problems(flavour, OUR_CONFIG_TEXT, _with_a_new_plugin(list_agents), [*ours, NEW_PLUGIN]) == []
+
+
+def test_a_connector_unreachable_at_start_gets_its_task_types_at_the_next_poll(list_agents, ours):
+    """Not registered at start, so no default plugin: ResolvePlugin's ContainTaskType routes them."""
+    files = {**FLYTE_DEFAULTS["flyte-sandbox"]["files"], OUR_FILE: OUR_CONFIG_TEXT}
+    answers = _with_a_new_plugin(list_agents)
+    unreachable = lambda endpoint: [] if endpoint == OUR_ENDPOINT else list_agents(endpoint)  # noqa: E731
+    later = routes(files, answers, [*ours, NEW_PLUGIN], list_agents_at_start=unreachable)["routes"]
+    assert {route.plugin for route in later.values()} == {"connector-service"}
+    assert {route.connector.endpoint for route in later.values() if route.connector} == {OUR_ENDPOINT}
+
+
+def _without_routing_entries(config: dict[str, Any]) -> None:
+    del config["tasks"]["task-plugins"]["default-for-task-types"]
+
+
+def _connector_service_disabled(config: dict[str, Any]) -> None:
+    """Flyte's default enabled-plugins without connector-service (a list: it replaces Flyte's)."""
+    config["tasks"]["task-plugins"]["enabled-plugins"] = ["container", "sidecar", "k8s-array", "echo"]
+
+
+def _disabled_without_routing_entries(config: dict[str, Any]) -> None:
+    _connector_service_disabled(config)
+    _without_routing_entries(config)
+
+
+@pytest.mark.parametrize("flavour", sorted(FLYTE_DEFAULTS))
+def test_the_routing_entries_change_no_route_and_only_guard_the_start(flavour, list_agents, ours):
+    """Why the configuration keeps its two default-for-task-types entries although no route needs them."""
+    universe = PLAIN_TASK_TYPES + _agents_categories(list_agents(FLYTECONNECTOR_ENDPOINT)) + ours
+    files = FLYTE_DEFAULTS[flavour]["files"]
+    with_entries = routes({**files, OUR_FILE: OUR_CONFIG_TEXT}, list_agents, universe)
+    without = routes({**files, OUR_FILE: _edited(_without_routing_entries)}, list_agents, universe)
+    assert without == with_entries
+    # With connector-service not enabled, the entries stop propeller at start; without them
+    # our task types would go to the default plugin (the container plugin: one plain pod).
+    problems = routing_problems(flavour, _edited(_connector_service_disabled), list_agents, ours)
+    assert [problem.split(" for task types")[0] for problem in problems] == [
+        "propeller does not start: cannot set default plugin [connector-service]"
+    ]
+    silent = routes({**files, OUR_FILE: _edited(_disabled_without_routing_entries)}, list_agents, ours)
+    assert silent["routes"] == {category: Route("default plugin") for category in ours}
 
 
 def test_the_upstream_answers_are_what_the_test_relies_on(list_agents, ours):

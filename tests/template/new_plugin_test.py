@@ -132,14 +132,13 @@ def test_the_shared_files_are_extended(generated: Path) -> None:
     role = yaml.safe_load((generated / "operator_bundle/config/rbac/connector_role.yaml").read_text())
     assert {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"],
             "verbs": ["create", "get", "list", "watch", "delete", "patch"]} in role["rules"]  # fmt: skip
-    configs = [yaml.safe_load((generated / path).read_text()) for path in FLYTE_CONFIGS]
-    inline = [
-        configs[0],
-        configs[1]["configuration"]["inline"],
-        *(yaml.safe_load(c["data"]["200-k8s-operator-connector.yaml"]) for c in configs[2:]),
-    ]
-    assert all(config == inline[0] for config in inline), "the four Flyte configurations differ"
-    assert inline[0]["tasks"]["task-plugins"]["default-for-task-types"]["job_set"] == "connector-service"
+
+
+def test_propellers_configuration_is_left_alone(generated: Path) -> None:
+    """The connector's ListAgents answer routes the new task type (routing_test.py)."""
+    after = snapshot(generated)
+    assert {path: after[path] for path in FLYTE_CONFIGS} == {path: BEFORE[path] for path in FLYTE_CONFIGS}
+    assert [path for path in after if path.startswith("operator_bundle/config/flyte/") and path not in BEFORE] == []
 
 
 @pytest.mark.parametrize(
