@@ -19,13 +19,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from k8s_operator_connector.conftest import make_request, make_template
 from k8s_operator_connector.lease_settings import DEFAULT_LEASE_NAME
 from k8s_operator_connector.plugins import available_plugins
 from k8s_operator_connector.plugins.parallel_job import ParallelJobPlugin
 from k8s_operator_connector.serve import DEFAULT_MODULES, LIVENESS
 from k8s_operator_connector.serve import parse_args as parse_serve_args
 from k8s_operator_connector.settings import ConnectorSettings, parse_settings
+from k8s_operator_connector.testing.flyte_models import make_request, make_template
 
 CONFIG_DIR = Path(__file__).resolve().parent
 # The workload entry points (the CRD is its own entry point, applied and deleted apart).

@@ -45,11 +45,11 @@ from bundle_test import render
 from flyteidl.admin.agent_pb2 import Agent, TaskCategory
 from flytekit.extend.backend.base_connector import ConnectorRegistry
 
-from k8s_operator_connector.conftest import signer_for_tests
 from k8s_operator_connector.connector import OperatorConnector
 from k8s_operator_connector.plugin_registry import enabled_plugins, registered_plugins
 from k8s_operator_connector.runtime import ConnectorRuntime
 from k8s_operator_connector.settings import parse_settings
+from k8s_operator_connector.testing.signing_keys import signer_for_tests
 
 CONFIG_DIR = Path(__file__).resolve().parent
 FLYTE_DIR = CONFIG_DIR / "flyte"

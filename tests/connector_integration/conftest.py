@@ -12,7 +12,6 @@ import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 from flytekit.extend.backend.base_connector import Resource
 
-from k8s_operator_connector.conftest import make_metadata, make_template, write_signing_key
 from k8s_operator_connector.connector import OperatorConnector
 from k8s_operator_connector.meta_signing import MetaSigningSettings
 from k8s_operator_connector.plugins.custom_resource import CustomResourcePlugin
@@ -27,6 +26,8 @@ from k8s_operator_connector.settings import (
     LogLinkTemplate,
 )
 from k8s_operator_connector.task_policy import TaskPolicySettings
+from k8s_operator_connector.testing.flyte_models import make_metadata, make_template
+from k8s_operator_connector.testing.signing_keys import write_signing_key
 from kube_emulator import KubeEmulator, wait_until
 
 BUNDLE_CRD = Path("operator_bundle/config/crd/bases/workloads.example.com_paralleljobs.yaml")

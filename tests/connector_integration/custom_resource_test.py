@@ -12,7 +12,7 @@ from flytekit.models.task import TaskTemplate
 from flytekit.models.types import LiteralType, SimpleType
 
 from connector_integration.conftest import NAMESPACE, Harness
-from k8s_operator_connector.conftest import int_literal, make_template
+from k8s_operator_connector.testing.flyte_models import int_literal, make_template
 from kube_emulator import wait_until
 
 JOB = {

@@ -6,9 +6,11 @@ import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 
 from connector_integration.conftest import NAMESPACE, PARALLEL_JOBS, Harness
-from k8s_operator_connector.conftest import SIGNING_KEY, make_metadata, make_template, metric_value
 from k8s_operator_connector.kube_api import KubeApiError
 from k8s_operator_connector.meta_signing import MetaSigningSettings
+from k8s_operator_connector.testing.flyte_models import make_metadata, make_template
+from k8s_operator_connector.testing.metric_values import metric_value
+from k8s_operator_connector.testing.signing_keys import SIGNING_KEY
 
 QUOTA_MESSAGE = (
     'paralleljobs "x" is forbidden: exceeded quota: compute, requested: pods=2, used: pods=10, limited: pods=10'

@@ -10,9 +10,10 @@ from flyteidl.core.execution_pb2 import TaskExecution
 
 from connector_integration.conftest import NAMESPACE, PARALLEL_JOBS, Harness
 from connector_integration.flyte_workflows import FLYTE_WORKFLOWS, start_execution
-from k8s_operator_connector.conftest import make_metadata, metric_value
 from k8s_operator_connector.execution_settings import ExecutionSettings
 from k8s_operator_connector.resource_meta import OperatorResourceMeta
+from k8s_operator_connector.testing.flyte_models import make_metadata
+from k8s_operator_connector.testing.metric_values import metric_value
 from kube_emulator import KubeEmulator, wait_until
 from kube_emulator.kubelet import Kubelet, PodOutcome
 from parallel_job_operator.job_manifest import Owner, build_worker_job

@@ -9,9 +9,9 @@ import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 
 from connector_integration.conftest import NAMESPACE, PARALLEL_JOBS, Harness
-from k8s_operator_connector.conftest import metric_value
 from k8s_operator_connector.ownership import Refused
 from k8s_operator_connector.task_context import MANAGED_BY, MANAGED_BY_LABEL, TASK_EXECUTION_ANNOTATION
+from k8s_operator_connector.testing.metric_values import metric_value
 from kube_emulator import wait_until
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from flyteidl.core.execution_pb2 import TaskExecution
 
 from connector_integration.conftest import NAMESPACE, PARALLEL_JOBS, Harness
-from k8s_operator_connector.conftest import make_metadata
 from k8s_operator_connector.final_phase import FINAL_PHASE_SERVED_ANNOTATION, served_at
 from k8s_operator_connector.plugins.parallel_job import ParallelJobPlugin
+from k8s_operator_connector.testing.flyte_models import make_metadata
 from kube_emulator import wait_until
 
 

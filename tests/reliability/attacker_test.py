@@ -18,8 +18,8 @@ import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 from flytekit.models import task as task_models
 
-from k8s_operator_connector.conftest import signer_for_tests
 from k8s_operator_connector.meta_signing import MetaSigner
+from k8s_operator_connector.testing.signing_keys import signer_for_tests
 from kube_emulator import wait_until
 from reliability.bad_input_test import assert_still_serving
 from reliability.conftest import Served

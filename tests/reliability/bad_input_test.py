@@ -14,7 +14,7 @@ import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 from flytekit.models.literals import LiteralMap
 
-from k8s_operator_connector.conftest import blob_literal, str_literal
+from k8s_operator_connector.testing.flyte_models import blob_literal, str_literal
 from reliability.conftest import Served
 from reliability.harness import NAMESPACE, create_request, parallel_jobs, set_status
 

@@ -13,7 +13,6 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from k8s_operator_connector.conftest import make_request, make_template, signer_for_tests
 from k8s_operator_connector.meta_signing import MetaRejected
 from k8s_operator_connector.plugin import InvalidTaskError
 from k8s_operator_connector.plugins.custom_resource import CustomResourcePlugin, parse_custom_resource
@@ -21,6 +20,8 @@ from k8s_operator_connector.plugins.parallel_job import ParallelJobPlugin, parse
 from k8s_operator_connector.pod_defaults import APPLIED_KEYS, PodDefaultsError, parse_pod_defaults
 from k8s_operator_connector.resource_meta import signed_meta_type
 from k8s_operator_connector.settings import AllowedKind, ConnectorSettings, CustomResourceSettings
+from k8s_operator_connector.testing.flyte_models import make_request, make_template
+from k8s_operator_connector.testing.signing_keys import signer_for_tests
 
 BOUNDED = settings(
     max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow], database=None

@@ -29,7 +29,8 @@ from flyteidl.service import agent_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from benchmarks.processes import child_environment, free_port, rss_kib, scrape_metrics
-from k8s_operator_connector.conftest import make_metadata, make_template, write_signing_key
+from k8s_operator_connector.testing.flyte_models import make_metadata, make_template
+from k8s_operator_connector.testing.signing_keys import write_signing_key
 from kube_emulator import KubeEmulator, wait_until
 from kube_emulator.faults import FaultRule
 

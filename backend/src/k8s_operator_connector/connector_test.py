@@ -16,9 +16,7 @@ import pytest_asyncio
 from flyteidl.core.execution_pb2 import TaskExecution
 from flytekit.extend.backend.base_connector import Resource
 
-from k8s_operator_connector.conftest import make_metadata, make_template, signer_for_tests
 from k8s_operator_connector.connector import OperatorConnector
-from k8s_operator_connector.fake_kube_api import FakeKubeApi
 from k8s_operator_connector.kube_api import KubeApiError, ResourceType
 from k8s_operator_connector.ownership import Refused
 from k8s_operator_connector.plugins.parallel_job import PARALLEL_JOB, ParallelJobPlugin
@@ -27,6 +25,9 @@ from k8s_operator_connector.runtime import ConnectorRuntime
 from k8s_operator_connector.settings import ConnectorSettings
 from k8s_operator_connector.task_context import TASK_EXECUTION_ANNOTATION
 from k8s_operator_connector.task_policy import TaskPolicySettings
+from k8s_operator_connector.testing.fake_kube_api import FakeKubeApi
+from k8s_operator_connector.testing.flyte_models import make_metadata, make_template
+from k8s_operator_connector.testing.signing_keys import signer_for_tests
 
 NAMESPACE = "flytesnacks-development"
 SETTINGS = ConnectorSettings(

@@ -16,10 +16,10 @@ from typing import Any
 from flytekit.models import task as task_models
 from flytekit.models.security import Secret, SecurityContext
 
-from k8s_operator_connector.conftest import make_request, make_template
 from k8s_operator_connector.plugins.parallel_job import ParallelJobPlugin
 from k8s_operator_connector.pod_defaults import parse_pod_defaults
 from k8s_operator_connector.settings import ConnectorSettings
+from k8s_operator_connector.testing.flyte_models import make_request, make_template
 
 SPOT = {"key": "spot", "operator": "Exists", "effect": "NoSchedule"}
 FLYTE = {"key": "flyte", "operator": "Equal", "value": "true", "effect": "NoSchedule"}

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 import kube_emulator
-from k8s_operator_connector.fake_kube_api import FakeKubeApi
 from k8s_operator_connector.kube_api import KubeApi, KubeApiError, ResourceType
 from k8s_operator_connector.settings import ApiSettings
+from k8s_operator_connector.testing.fake_kube_api import FakeKubeApi
 
 JOBS = ResourceType("workloads.example.com", "v1alpha1", "paralleljobs", "ParallelJob")
 UNSERVED = ResourceType("workloads.example.com", "v1alpha1", "nosuchthings", "NoSuchThing")

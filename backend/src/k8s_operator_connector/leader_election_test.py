@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from k8s_operator_connector.conftest import metric_value
 from k8s_operator_connector.kube_api import KubeApi
 from k8s_operator_connector.leader_election import LEASES, LeaseElector, lease_namespace
 from k8s_operator_connector.lease_settings import LeaderElectionSettings, parse_leader_election
 from k8s_operator_connector.settings import ApiSettings, SettingsError
 from k8s_operator_connector.settings_reader import SettingsReader
+from k8s_operator_connector.testing.metric_values import metric_value
 from kube_emulator import KubeEmulator
 
 SETTINGS = LeaderElectionSettings(

@@ -7,7 +7,6 @@ from flytekit.models import interface, types
 from flytekit.models.task import TaskTemplate
 
 from flytekitplugins.k8s_operator.conditions import bind
-from k8s_operator_connector.conftest import make_request, make_template
 from k8s_operator_connector.object_outputs import (
     OUTPUTS_ANNOTATION,
     OutputError,
@@ -17,6 +16,7 @@ from k8s_operator_connector.object_outputs import (
 from k8s_operator_connector.plugin import InvalidTaskError
 from k8s_operator_connector.plugins.custom_resource import CustomResourcePlugin
 from k8s_operator_connector.settings import AllowedKind, ConnectorSettings, CustomResourceSettings
+from k8s_operator_connector.testing.flyte_models import make_request, make_template
 
 SIMPLE = types.SimpleType
 

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 
-from k8s_operator_connector.conftest import metric_value
 from k8s_operator_connector.execution_settings import ExecutionSettings
 from k8s_operator_connector.executions import Execution, ExecutionState
 from k8s_operator_connector.kube_api import KubeApi, KubeApiError, ResourceType
@@ -16,6 +15,7 @@ from k8s_operator_connector.object_cache import ObjectCache
 from k8s_operator_connector.orphans import READ_BURST, READS_PER_SECOND, OrphanSweep
 from k8s_operator_connector.plugin import Observation
 from k8s_operator_connector.task_context import TASK_EXECUTION_ANNOTATION
+from k8s_operator_connector.testing.metric_values import metric_value
 
 JOBS = ResourceType("batch", "v1", "jobs", "Job")
 ALIVE = ExecutionState(Execution.ALIVE, "")

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 
-from k8s_operator_connector.conftest import signer_for_tests
 from k8s_operator_connector.meta_signing import MAX_META_BYTES, MetaRejected
 from k8s_operator_connector.resource_meta import (
     MAX_FAILURE_MESSAGE,
@@ -17,6 +16,7 @@ from k8s_operator_connector.resource_meta import (
     ResourceMetaError,
     signed_meta_type,
 )
+from k8s_operator_connector.testing.signing_keys import signer_for_tests
 
 REQUIRED = ("group", "version", "plural", "kind", "namespace", "name")
 FIELDS: dict[str, Any] = {

@@ -6,9 +6,10 @@ from flyteidl.core.execution_pb2 import TaskExecution
 from hypothesis import given
 from hypothesis import strategies as st
 
-from k8s_operator_connector.conftest import metric_value, signer_for_tests
 from k8s_operator_connector.meta_signing import MetaRejected
 from k8s_operator_connector.resource_meta import OperatorResourceMeta, ResourceMetaError, signed_meta_type
+from k8s_operator_connector.testing.metric_values import metric_value
+from k8s_operator_connector.testing.signing_keys import signer_for_tests
 
 Meta = signed_meta_type(signer_for_tests(), "parallel_job")
 # Accepts unsigned metas, so these tests reach the structure checks behind the signature.

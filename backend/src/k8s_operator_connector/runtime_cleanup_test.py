@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from k8s_operator_connector.conftest import signer_for_tests
-from k8s_operator_connector.fake_kube_api import FakeKubeApi
 from k8s_operator_connector.leader_election import LEASES
 from k8s_operator_connector.object_cache import ObjectCache
 from k8s_operator_connector.plugins.parallel_job import PARALLEL_JOB, ParallelJobPlugin
 from k8s_operator_connector.runtime import ConnectorRuntime
 from k8s_operator_connector.settings import ConnectorSettings
 from k8s_operator_connector.task_context import MANAGED_BY, MANAGED_BY_LABEL, TASK_EXECUTION_ANNOTATION
+from k8s_operator_connector.testing.fake_kube_api import FakeKubeApi
+from k8s_operator_connector.testing.signing_keys import signer_for_tests
 from k8s_operator_connector.warning_events import EVENTS
 
 NAMESPACE = "flytesnacks-development"

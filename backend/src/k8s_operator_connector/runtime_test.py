@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
-from k8s_operator_connector.conftest import signer_for_tests
-from k8s_operator_connector.fake_kube_api import FakeKubeApi
 from k8s_operator_connector.plugins.parallel_job import PARALLEL_JOB, ParallelJobPlugin
 from k8s_operator_connector.runtime import ConnectorRuntime
 from k8s_operator_connector.settings import ConnectorSettings
 from k8s_operator_connector.task_context import MANAGED_BY, MANAGED_BY_LABEL, TASK_EXECUTION_ANNOTATION
+from k8s_operator_connector.testing.fake_kube_api import FakeKubeApi
+from k8s_operator_connector.testing.signing_keys import signer_for_tests
 
 NAMESPACE = "flytesnacks-development"
 # No background sweep during the test: it calls sweep_once itself.

@@ -2,7 +2,6 @@ import re
 
 import pytest
 
-from k8s_operator_connector.conftest import make_metadata
 from k8s_operator_connector.naming import dns_label, label_value
 from k8s_operator_connector.settings import ConnectorSettings
 from k8s_operator_connector.task_context import (
@@ -11,6 +10,7 @@ from k8s_operator_connector.task_context import (
     flyte_label_value,
     task_context,
 )
+from k8s_operator_connector.testing.flyte_models import make_metadata
 
 DNS_1123 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 

@@ -10,7 +10,7 @@ from conformance.suite.samples import SampleError, load_sample
 SAMPLES = """
 from flytekit import task
 from flytekitplugins.k8s_operator import ParallelJob
-from k8s_operator_connector.conftest import make_template
+from k8s_operator_connector.testing.flyte_models import make_template
 
 @task(task_config=ParallelJob(workers=3))
 def flytekit_task() -> None:

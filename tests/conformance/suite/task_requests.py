@@ -12,7 +12,7 @@ from flytekit.models import task as task_models
 from flytekit.models.core import identifier
 
 from conformance.suite.samples import PRIMARY_CONTAINER, Sample
-from k8s_operator_connector.conftest import make_template
+from k8s_operator_connector.testing.flyte_models import make_template
 
 # The secret each pod asks Flyte's webhook for (the suite creates it, so a webhook that resolves
 # it at admission finds it).

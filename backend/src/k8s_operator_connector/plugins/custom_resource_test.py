@@ -2,10 +2,16 @@ import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 from flytekit.models.literals import LiteralMap
 
-from k8s_operator_connector.conftest import blob_literal, int_literal, make_request, make_template, str_literal
 from k8s_operator_connector.plugin import InvalidTaskError
 from k8s_operator_connector.plugins.custom_resource import SUCCESS_ANNOTATION, CustomResourcePlugin
 from k8s_operator_connector.settings import AllowedKind, ConnectorSettings, CustomResourceSettings
+from k8s_operator_connector.testing.flyte_models import (
+    blob_literal,
+    int_literal,
+    make_request,
+    make_template,
+    str_literal,
+)
 
 plugin = CustomResourcePlugin()
 JOBS = AllowedKind("batch", "v1", "Job", "jobs")

@@ -1,34 +1,16 @@
-"""Builders for the Flyte models the backend's unit tests feed the connector."""
+"""Builders for the Flyte models the connector is fed: task templates, execution metadata,
+task requests and input literals."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pytest
 from flytekit.models import interface, literals, task
 from flytekit.models.core import identifier, types
 
-from k8s_operator_connector.meta_signing import MetaSigner
 from k8s_operator_connector.plugin import TaskRequest
 from k8s_operator_connector.settings import ConnectorSettings
 from k8s_operator_connector.task_context import task_context
-
-#: The resource-meta signing key of the tests (a real deployment mounts one from a Secret).
-SIGNING_KEY = b"tests-only-signing-key-0123456789abcdef"
-
-
-def signer_for_tests(mode: str = "required") -> MetaSigner:
-    return MetaSigner(mode, (SIGNING_KEY,) if mode != "off" else ())
-
-
-def write_signing_key(directory: Path) -> Path:
-    """A key file as the mounted Secret provides it; returns the path for metaSigning.keysPath."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "meta-signing-keys"
-    path.write_bytes(SIGNING_KEY + b"\n")
-    return path
-
 
 TASK_ID = identifier.Identifier(identifier.ResourceType.TASK, "flytesnacks", "development", "demo.train", "v1")
 
@@ -140,15 +122,3 @@ def blob_literal() -> literals.Literal:
     return literals.Literal(
         scalar=literals.Scalar(blob=literals.Blob(literals.BlobMetadata(blob_type), "s3://bucket/file"))
     )
-
-
-@pytest.fixture
-def request_factory() -> Any:
-    return make_request
-
-
-def metric_value(name: str, **labels: str) -> float:
-    """The current value of one of the connector's metrics in the default registry (0 if unset)."""
-    from prometheus_client import REGISTRY
-
-    return REGISTRY.get_sample_value(f"k8s_operator_connector_{name}", labels) or 0.0
