@@ -58,11 +58,27 @@ def parse_parallel_job(custom: Mapping[str, Any] | None) -> ParallelJob:
     return config
 
 
-def _workers_never_started(status: Mapping[str, Any]) -> list[int]:
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _count(value: Any) -> int:
+    """An integer status field; 0 when it is missing or not an integer (observe must not raise)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _listed_workers(status: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """``status.workers`` by index; entries that are not objects are left out."""
+    workers = status.get("workers")
+    entries = [entry for entry in workers if isinstance(entry, Mapping)] if isinstance(workers, list) else []
+    return sorted(entries, key=lambda entry: _count(entry.get("index")))
+
+
+def _workers_never_started(workers: list[Mapping[str, Any]]) -> list[int]:
     """Indexes of the listed workers that have had no pod yet (no name, no restart, still pending)."""
     unstarted = []
-    for entry in status.get("workers") or []:
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("index"), int):
+    for entry in workers:
+        if not isinstance(entry.get("index"), int):
             continue
         if not entry.get("pod") and not entry.get("restarts") and entry.get("phase") in (None, "", "Pending"):
             unstarted.append(entry["index"])
@@ -121,16 +137,13 @@ class ParallelJobPlugin(OperatorPlugin):
         return BuiltObject(PARALLEL_JOB, manifest)
 
     def observe(self, obj: Mapping[str, Any]) -> Observation:
-        spec = obj.get("spec") or {}
-        status = obj.get("status") or {}
-        workers = int(spec.get("workers") or 0)
-        counts = status.get("workerCounts") or {}
-        running, pending = int(counts.get("running") or 0), int(counts.get("pending") or 0)
-        succeeded, failed = int(counts.get("succeeded") or 0), int(counts.get("failed") or 0)
-        pods = tuple(
-            str(worker.get("pod") or "")
-            for worker in sorted(status.get("workers") or [], key=lambda w: int(w.get("index") or 0))
-        )
+        spec, status = _mapping(obj.get("spec")), _mapping(obj.get("status"))
+        workers = _count(spec.get("workers"))
+        counts = _mapping(status.get("workerCounts"))
+        running, pending = _count(counts.get("running")), _count(counts.get("pending"))
+        succeeded, failed = _count(counts.get("succeeded")), _count(counts.get("failed"))
+        listed = _listed_workers(status)
+        pods = tuple(str(worker.get("pod") or "") for worker in listed)
         info = {"workers": workers, "running": running, "pending": pending, "succeeded": succeeded, "failed": failed}
         container = _primary_container(spec)
 
@@ -146,7 +159,7 @@ class ParallelJobPlugin(OperatorPlugin):
             flyte_phase = TaskExecution.FAILED if reason in _PERMANENT_REASONS else TaskExecution.RETRYABLE_FAILED
             return seen(flyte_phase, f"{reason}: {message}" if message else reason)
         if phase == "Running":
-            unstarted = _workers_never_started(status)
+            unstarted = _workers_never_started(listed)
             if unstarted:
                 # Not RUNNING yet: propeller records RUNNING once, and its event should carry every
                 # worker's log link (docs/connector.md, "What the Flyte console shows when").

@@ -222,6 +222,51 @@ def test_observe_never_raises_on_odd_objects():
         assert plugin.observe(obj).phase == TaskExecution.QUEUED
 
 
+@pytest.mark.parametrize(
+    ("obj", "phase", "message"),
+    [
+        ({"spec": "x", "status": "x"}, TaskExecution.QUEUED, "waiting for the ParallelJob operator"),
+        (
+            {"spec": {"workers": "two"}, "status": {"phase": "Pending"}},
+            TaskExecution.INITIALIZING,
+            "0/0 workers pending",
+        ),
+        (
+            {"spec": {"workers": 2}, "status": {"phase": "Pending", "workerCounts": "x"}},
+            TaskExecution.INITIALIZING,
+            "0/2 workers pending",
+        ),
+        (
+            {
+                "spec": {"workers": 2},
+                "status": {"phase": "Running", "workerCounts": {"running": "many", "failed": True}},
+            },
+            TaskExecution.RUNNING,
+            "0/2 workers running, 0 succeeded",
+        ),
+        (
+            {"spec": {"workers": 2}, "status": {"phase": "Running", "workers": "x"}},
+            TaskExecution.RUNNING,
+            "0/2 workers running, 0 succeeded",
+        ),
+        # Entries that are not objects, or have no integer index, are skipped, not waited for.
+        (
+            {
+                "spec": {"workers": 2},
+                "status": {"phase": "Running", "workers": ["x", None, {"index": "1"}, {"index": 0}]},
+            },
+            TaskExecution.INITIALIZING,
+            "0/2 workers running; no pod yet for 0",
+        ),
+    ],
+)
+def test_malformed_status_fields_read_as_missing(obj, phase, message):
+    """observe runs on the watch thread: an exception there fails the whole list and the watch relists
+    forever, so one malformed object would leave every ParallelJob task unobserved."""
+    observed = plugin.observe(obj)
+    assert (observed.phase, observed.message) == (phase, message)
+
+
 def test_any_worker_is_refused_for_tasks_with_outputs():
     from flytekit.models import interface, types
 
