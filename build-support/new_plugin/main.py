@@ -15,7 +15,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         prog="./pants run build-support:new-plugin --",
         description=(
             "Add a plugin for your operator's custom resource, following the ParallelJob example: proto, "
-            "SDK task, connector plugin with tests, bundle RBAC and Flyte routing, demo workflow."
+            "SDK task, connector plugin with tests, the bundle's RBAC component for it, demo workflow."
         ),
     )
     parser.add_argument("--name", required=True, help="task type and module name, snake_case (e.g. job_set)")

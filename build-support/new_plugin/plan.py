@@ -14,7 +14,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 SDK_DIR = "sdk/src/flytekitplugins/k8s_operator"
 PLUGINS_DIR = "backend/src/k8s_operator_connector/plugins"
 DEMO_PACKAGE = "demo/src/flyte_operator_demo"
-CONNECTOR_ROLE = "operator_bundle/config/rbac/connector_role.yaml"
+# One kustomize Component per plugin; the directory's kustomization.yaml lists them (no glob in kustomize).
+BUNDLE_PLUGINS = "operator_bundle/config/plugins"
 
 
 class RefusedError(Exception):
@@ -95,6 +96,15 @@ def _new_files(names: PluginNames, root: Path) -> dict[str, tuple[str, str]]:
             "tests of build_object, observe and registration",
         ),
     }
+    component = f"{BUNDLE_PLUGINS}/{n.name}"
+    files[f"{component}/kustomization.yaml"] = (
+        render("bundle_component.tmpl", n),
+        "kustomize Component: the connector's RBAC for this plugin",
+    )
+    files[f"{component}/connector_rules.yaml"] = (
+        render("bundle_connector_rules.tmpl", n),
+        f"ClusterRole rule: {n.plural}.{n.group} create/get/list/watch/delete/patch",
+    )
     if (root / DEMO_PACKAGE / "images.py").is_file():
         files[f"{DEMO_PACKAGE}/{n.name}_workflow.py"] = (
             render("demo_workflow.tmpl", n),
@@ -106,32 +116,31 @@ def _new_files(names: PluginNames, root: Path) -> dict[str, tuple[str, str]]:
 def _edits(names: PluginNames) -> dict[str, list[tuple[str, Callable[[str, str], str]]]]:
     """Path -> [(summary, edit(text, path) -> new text)] of every shared file the plugin extends.
 
-    Propeller's configuration is not among them: it routes every task type the connector's
-    ListAgents answer names (docs/writing-a-plugin.md, "Routing").
+    One line in the bundle's list of plugin components. Propeller's configuration is not among
+    them: it routes every task type the connector's ListAgents answer names
+    (docs/writing-a-plugin.md, "Routing").
     """
     n = names
-    rbac_rule = [
-        f"# The `{n.name}` task type (build-support:new-plugin): {n.kind} objects, as for ParallelJobs.",
-        f"- apiGroups: [{n.group}]",
-        f"  resources: [{n.plural}]",
-        "  verbs: [create, get, list, watch, delete, patch]",
-    ]
-    edits: dict[str, list[tuple[str, Callable[[str, str], str]]]] = {
-        CONNECTOR_ROLE: [
+    return {
+        f"{BUNDLE_PLUGINS}/kustomization.yaml": [
             (
-                f"rule: {n.plural}.{n.group} create/get/list/watch/delete",
-                lambda text, path: insert_above_marker(text, "new-plugin: plugin resources", rbac_rule, path),
+                f"component {n.name} listed",
+                lambda text, path: insert_above_marker(text, "new-plugin: plugin components", [f"- {n.name}"], path),
             )
         ],
     }
-    return edits
 
 
 def plan_plugin(names: PluginNames, root: Path) -> Plan:
     """Every file the plugin writes, with its content; RefusedError lists all clashes and broken markers."""
     problems: list[str] = []
     plan = Plan()
-    for existing in (f"{PLUGINS_DIR}/{names.name}.py", f"{SDK_DIR}/{names.name}.py", names.proto_dir):
+    for existing in (
+        f"{PLUGINS_DIR}/{names.name}.py",
+        f"{SDK_DIR}/{names.name}.py",
+        names.proto_dir,
+        f"{BUNDLE_PLUGINS}/{names.name}",
+    ):
         if (root / existing).exists():
             problems.append(f"{existing} already exists: a plugin named {names.name!r} is there")
     if problems:

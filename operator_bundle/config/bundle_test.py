@@ -158,21 +158,30 @@ def test_images_are_the_pinned_tags(rendered):
     assert {container["image"] for _, _, container in _containers(objects)} == IMAGES
 
 
+Granted = dict[tuple[str, str], set[str]]
+
+
+def granted(role: dict[str, Any]) -> Granted:
+    """(API group, resource) -> verbs, over all of a role's rules."""
+    result: Granted = {}
+    for rule in role.get("rules") or []:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                result.setdefault((group, resource), set()).update(rule["verbs"])
+    return result
+
+
 def test_rbac_has_no_wildcards_and_only_the_documented_rules(rendered):
     _, objects = rendered
     assert not _of_kind(objects, "Role") or all("*" not in str(r) for r in _of_kind(objects, "Role"))
     roles = _of_kind(objects, "ClusterRole")
     assert {role["metadata"]["name"] for role in roles} == set(ALLOWED_RULES)
     for role in roles:
-        granted: dict[tuple[str, str], set[str]] = {}
         for rule in role["rules"]:
             assert "nonResourceURLs" not in rule and "resourceNames" not in rule
             for values in (rule["apiGroups"], rule["resources"], rule["verbs"]):
                 assert "*" not in values and not any("*" in value for value in values)
-            for group in rule["apiGroups"]:
-                for resource in rule["resources"]:
-                    granted.setdefault((group, resource), set()).update(rule["verbs"])
-        assert granted == ALLOWED_RULES[role["metadata"]["name"]]
+        assert granted(role) == ALLOWED_RULES[role["metadata"]["name"]]
     for binding in _of_kind(objects, "ClusterRoleBinding"):
         assert binding["roleRef"]["name"] in set(ALLOWED_RULES) - set(AGGREGATED)
         assert [s["kind"] for s in binding["subjects"]] == ["ServiceAccount"]
@@ -404,7 +413,8 @@ def test_crd_schema_accepts_the_status_the_operator_writes():
 def test_every_kustomization_dir_has_its_files():
     for kustomization in Path(CONFIG_DIR).rglob("kustomization.yaml"):
         document = yaml.safe_load(kustomization.read_text())
-        for entry in document.get("resources", []) + [p["path"] for p in document.get("patches", [])]:
+        entries = document.get("resources", []) + document.get("components", [])
+        for entry in entries + [p["path"] for p in document.get("patches", [])]:
             assert (kustomization.parent / entry).exists(), f"{kustomization}: {entry}"
 
 
@@ -530,3 +540,47 @@ def test_the_connector_may_elect_its_sweeper_on_one_lease_in_its_own_namespace_o
         {"kind": "ServiceAccount", "name": "flyte-k8s-operator-connector", "namespace": NAMESPACE}
     ]
     assert DEFAULT_LEASE_NAME == "flyte-k8s-operator-connector-sweeper"  # the connector's default: keep in step
+
+
+# -- each plugin's RBAC: a kustomize Component under plugins/ ---------------------------------
+
+PLUGINS_DIR = CONFIG_DIR / "plugins"
+CONNECTOR_ROLE = "flyte-k8s-operator-connector"
+
+
+def _connector_role_with(tmp_path: Path, *components: str) -> Granted:
+    """What the connector's ClusterRole grants, rendered from rbac/ with only ``components``."""
+    build = tmp_path / "build"
+    build.mkdir()
+    relative = [os.path.relpath(CONFIG_DIR / path, build) for path in ("rbac", *components)]
+    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                     "resources": relative[:1], "components": relative[1:]}  # fmt: skip
+    (build / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return granted(_one(render(build), "ClusterRole", CONNECTOR_ROLE))
+
+
+def test_every_registered_plugin_has_its_component_and_the_bundle_lists_each_once():
+    directories = {d.name for d in PLUGINS_DIR.iterdir() if (d / "kustomization.yaml").is_file()}
+    listed = yaml.safe_load((PLUGINS_DIR / "kustomization.yaml").read_text())["components"]
+    assert sorted(listed) == sorted(directories), "kustomize has no glob: list every plugins/<name>"
+    assert directories == set(available_plugins())
+    assert yaml.safe_load((CONFIG_DIR / "default" / "kustomization.yaml").read_text())["components"] == ["../plugins"]
+
+
+def test_the_connectors_own_rules_name_no_plugin_resource(tmp_path):
+    assert _connector_role_with(tmp_path) == {
+        key: verbs for key, verbs in ALLOWED_RULES[CONNECTOR_ROLE].items() if key not in PLUGIN_RULES
+    }
+
+
+@pytest.mark.parametrize("task_type", sorted(available_plugins()))
+def test_each_plugin_component_grants_exactly_its_plugins_resources(task_type, tmp_path):
+    plugin = available_plugins()[task_type]
+    own = {
+        (resource.group, resource.plural): {"create", "get", "list", "watch", "delete", "patch"}
+        for resource in plugin.watch_resources(ConnectorSettings())
+    }
+    (tmp_path / "base").mkdir()
+    base = _connector_role_with(tmp_path / "base")
+    with_component = _connector_role_with(tmp_path, f"plugins/{task_type}")
+    assert {key: verbs for key, verbs in with_component.items() if base.get(key) != verbs} == own

@@ -287,6 +287,10 @@ def test_namespaced_rbac_binds_both_roles_only_in_the_namespaces_the_operator_se
     objects = _overlay(tmp_path, "components/namespaced-rbac")
     assert [o for o in objects if o["kind"] == "ClusterRoleBinding" and o["metadata"]["name"] in BINDINGS] == []
     roles = {o["metadata"]["name"] for o in objects if o["kind"] == "ClusterRole"}
+    # The RoleBindings grant the same ClusterRoles, with every plugin component's rules in them.
+    for name in BINDINGS:
+        (role,) = (o for o in objects if o["kind"] == "ClusterRole" and o["metadata"]["name"] == name)
+        assert bundle_test.granted(role) == bundle_test.ALLOWED_RULES[name]
     # The sweeper's Lease Role stays bound in the connector's own namespace (bundle_test).
     leases = [o for o in objects if o["kind"] == "RoleBinding" and o["roleRef"]["kind"] == "Role"]
     assert [(b["metadata"]["name"], b["metadata"]["namespace"]) for b in leases] == [

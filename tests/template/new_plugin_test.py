@@ -1,5 +1,6 @@
 """build-support:new-plugin end to end, in a copy of the repository: a plugin for the Kubernetes
-JobSet (a CRD this repository has never seen), its files and edits, refusals that change
+JobSet (a CRD this repository has never seen), its files, its one edit (a line listing its
+kustomize component) and the bundle as `kubectl kustomize` renders it, refusals that change
 nothing, and the generated unit tests run with pytest against the copy's sources.
 
 Outside Pants the copy holds the files git lists (tracked and untracked, not ignored); under
@@ -35,7 +36,11 @@ NEW_FILES = [
     "sdk/src/flytekitplugins/k8s_operator/job_set_test.py",
     "backend/src/k8s_operator_connector/plugins/job_set.py",
     "backend/src/k8s_operator_connector/plugins/job_set_test.py",
+    "operator_bundle/config/plugins/job_set/kustomization.yaml",
+    "operator_bundle/config/plugins/job_set/connector_rules.yaml",
 ]
+# The one existing file the generator edits: the bundle's list of plugin components.
+PLUGIN_COMPONENTS = "operator_bundle/config/plugins/kustomization.yaml"
 FLYTE_CONFIGS = [
     "operator_bundle/config/flyte/propeller-connector.yaml",
     "operator_bundle/config/flyte/helm-values.yaml",
@@ -100,6 +105,17 @@ def test_no_existing_python_file_changes(generated: Path) -> None:
     assert "BUILD" not in changed
 
 
+def test_the_only_existing_file_edited_gains_one_line_listing_the_component(generated: Path) -> None:
+    after = snapshot(generated)
+    assert sorted(path for path, digest in BEFORE.items() if after.get(path) != digest) == [PLUGIN_COMPONENTS]
+    listed = yaml.safe_load((generated / PLUGIN_COMPONENTS).read_text())["components"]
+    original = yaml.safe_load((REPO / PLUGIN_COMPONENTS).read_text())["components"]
+    assert listed == [*original, "job_set"]
+    assert len((generated / PLUGIN_COMPONENTS).read_text().splitlines()) == (
+        len((REPO / PLUGIN_COMPONENTS).read_text().splitlines()) + 1
+    )
+
+
 def test_the_backend_module_is_short_before_the_author_fills_it_in(generated: Path) -> None:
     lines = (generated / "backend/src/k8s_operator_connector/plugins/job_set.py").read_text().splitlines()
     assert len(lines) < 60
@@ -113,7 +129,8 @@ def test_dry_run_lists_every_file_and_writes_nothing(copy: Path, capsys: pytest.
     listed = capsys.readouterr().out
     assert snapshot(copy) == before
     assert "would create  backend/src/k8s_operator_connector/plugins/ray_job.py" in listed
-    assert "would edit  operator_bundle/config/rbac/connector_role.yaml" in listed
+    assert f"would edit  {PLUGIN_COMPONENTS}" in listed
+    assert "would create  operator_bundle/config/plugins/ray_job/connector_rules.yaml" in listed
 
 
 def test_the_new_files_are_there(generated: Path) -> None:
@@ -128,10 +145,40 @@ def test_the_new_files_are_there(generated: Path) -> None:
         assert (generated / "demo/src/flyte_operator_demo/job_set_workflow.py").is_file()
 
 
-def test_the_shared_files_are_extended(generated: Path) -> None:
-    role = yaml.safe_load((generated / "operator_bundle/config/rbac/connector_role.yaml").read_text())
-    assert {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"],
-            "verbs": ["create", "get", "list", "watch", "delete", "patch"]} in role["rules"]  # fmt: skip
+def kubectl() -> str:
+    found = (
+        os.environ.get("KUBECTL")
+        or shutil.which("kubectl")
+        or shutil.which("kubectl", path=os.pathsep.join(("/usr/local/bin", "/usr/bin", "/bin")))
+    )
+    if not found:
+        pytest.fail("kubectl is not installed; this test renders the bundle with `kubectl kustomize`")
+    return found
+
+
+def connector_rules(root: Path, entry_point: str) -> list[dict[str, object]]:
+    """The rules of the connector's ClusterRole as ``kubectl kustomize`` renders them from ``root``."""
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(root / "operator_bundle/config" / entry_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (role,) = (
+        o
+        for o in yaml.safe_load_all(result.stdout)
+        if o and o["kind"] == "ClusterRole" and o["metadata"]["name"] == "flyte-k8s-operator-connector"
+    )
+    return list(role["rules"])
+
+
+@pytest.mark.parametrize("entry_point", ["default", "overlays/sandbox", "overlays/production"])
+def test_the_bundle_picks_up_the_new_component(generated: Path, entry_point: str) -> None:
+    """The connector's ClusterRole as rendered: the JobSet rule added, nothing else changed."""
+    jobsets = {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"],
+               "verbs": ["create", "get", "list", "watch", "delete", "patch"]}  # fmt: skip
+    assert connector_rules(generated, entry_point) == [*connector_rules(REPO, entry_point), jobsets]
 
 
 def test_propellers_configuration_is_left_alone(generated: Path) -> None:
@@ -168,19 +215,19 @@ def test_clashing_names_are_refused_and_change_nothing(
 
 
 def test_a_broken_marker_refuses_before_writing(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    role = copy / "operator_bundle/config/rbac/connector_role.yaml"
-    original = role.read_text()
-    role.write_text(original.replace("# new-plugin: plugin resources", "# (marker removed)"))
+    components = copy / PLUGIN_COMPONENTS
+    original = components.read_text()
+    components.write_text(original.replace("# new-plugin: plugin components", "# (marker removed)"))
     try:
         before = snapshot(copy)
         assert run_generator(copy, "--name", "spark_app", "--group", "sparkoperator.k8s.io", "--version", "v1beta2",
                              "--kind", "SparkApplication") == 1  # fmt: skip
         assert snapshot(copy) == before
-        assert "connector_role.yaml: the marker comment `# new-plugin: plugin resources` is missing" in (
+        assert "kustomization.yaml: the marker comment `# new-plugin: plugin components` is missing" in (
             capsys.readouterr().err
         )
     finally:
-        role.write_text(original)
+        components.write_text(original)
 
 
 def test_invalid_names_are_refused(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
