@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from k8s_operator_connector.lease_settings import DEFAULT_LEASE_NAME
+from k8s_operator_connector.plugin_registry import enabled_plugins
 from k8s_operator_connector.plugins import available_plugins
 from k8s_operator_connector.plugins.parallel_job import ParallelJobPlugin
 from k8s_operator_connector.serve import DEFAULT_MODULES, LIVENESS
@@ -71,10 +72,17 @@ AGGREGATED = {
     "flyte-operator-kit-paralleljobs-view": {"aggregate-to-view", "aggregate-to-edit", "aggregate-to-admin"},
 }
 # The connector creates, watches and deletes the objects of every plugin's resource.
+PLUGIN_VERBS = {"create", "get", "list", "watch", "delete", "patch"}
 PLUGIN_RULES = {
-    (resource.group, resource.plural): {"create", "get", "list", "watch", "delete", "patch"}
+    (resource.group, resource.plural): PLUGIN_VERBS
     for plugin in available_plugins().values()
     for resource in plugin.watch_resources(ConnectorSettings())
+}
+# The connector's rules for itself, whatever plugins it serves (rbac/connector_role.yaml).
+CONNECTOR_OWN_RULES = {
+    ("", "events"): {"get", "list", "watch"},
+    # Flyte's executions, for the orphan sweep and owner references (executions.py): read only.
+    ("flyte.lyft.com", "flyteworkflows"): {"get"},
 }
 # The only cluster-wide reads/writes the operator and connector need (see rbac/*.yaml).
 ALLOWED_RULES = {
@@ -90,9 +98,7 @@ ALLOWED_RULES = {
     "flyte-k8s-operator-connector": {
         ("workloads.example.com", "paralleljobs"): {"create", "get", "list", "watch", "delete", "patch"},
         **PLUGIN_RULES,
-        ("", "events"): {"get", "list", "watch"},
-        # Flyte's executions, for the orphan sweep and owner references (executions.py): read only.
-        ("flyte.lyft.com", "flyteworkflows"): {"get"},
+        **CONNECTOR_OWN_RULES,
     },
     "flyte-operator-kit-paralleljobs-edit": {
         ("workloads.example.com", "paralleljobs"): {"create", "delete", "deletecollection", "patch", "update"},
@@ -218,6 +224,14 @@ def test_operator_deployment(rendered):
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"health": 8080}
 
 
+def _served_settings(objects) -> ConnectorSettings:
+    """The connector's configuration as the entry point mounts it."""
+    pod_spec = _one(objects, "Deployment", "flyte-k8s-operator-connector")["spec"]["template"]["spec"]
+    config_map_name = next(v for v in pod_spec["volumes"] if v["name"] == "config")["configMap"]["name"]
+    config_map = _one(objects, "ConfigMap", config_map_name)  # the generated name, with its hash
+    return parse_settings(yaml.safe_load(config_map["data"]["connector.yaml"]))
+
+
 def test_connector_deployment_service_and_config(rendered):
     overlay, objects = rendered
     connector = _one(objects, "Deployment", "flyte-k8s-operator-connector")
@@ -235,9 +249,7 @@ def test_connector_deployment_service_and_config(rendered):
     assert env["K8S_OPERATOR_CONNECTOR_CONFIG"] == "/etc/flyte-k8s-operator/connector.yaml"
     mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
     assert mount["mountPath"] == "/etc/flyte-k8s-operator"
-    config_map_name = next(v for v in pod_spec["volumes"] if v["name"] == "config")["configMap"]["name"]
-    config_map = _one(objects, "ConfigMap", config_map_name)  # the generated name, with its hash
-    settings = parse_settings(yaml.safe_load(config_map["data"]["connector.yaml"]))
+    settings = _served_settings(objects)
     assert settings.task_types is None  # every registered plugin: a new plugin needs no edit here
     assert settings.custom_resource.allowed_kinds == ()
     assert settings.liveness_stale_seconds == 600  # the liveness probe's threshold, stated in the file
@@ -584,3 +596,23 @@ def test_each_plugin_component_grants_exactly_its_plugins_resources(task_type, t
     base = _connector_role_with(tmp_path / "base")
     with_component = _connector_role_with(tmp_path, f"plugins/{task_type}")
     assert {key: verbs for key, verbs in with_component.items() if base.get(key) != verbs} == own
+
+
+@pytest.mark.parametrize("entry_point", [*OVERLAYS, "../../demo/sandbox"])
+def test_the_connector_may_do_exactly_what_the_plugins_it_serves_need(entry_point):
+    """Every ClusterRole bound to its ServiceAccount, against the configuration it is given:
+    each served plugin's resources (the custom_resource allowlist included) and its own rules."""
+    objects = render(entry_point)
+    settings = _served_settings(objects)
+    subject = {"kind": "ServiceAccount", "name": CONNECTOR_ROLE, "namespace": NAMESPACE}
+    rights: Granted = {}
+    for binding in _of_kind(objects, "ClusterRoleBinding"):
+        if subject in binding["subjects"]:
+            for key, verbs in granted(_one(objects, "ClusterRole", binding["roleRef"]["name"])).items():
+                rights.setdefault(key, set()).update(verbs)
+    needed = {
+        (resource.group, resource.plural): PLUGIN_VERBS
+        for plugin in enabled_plugins(settings)
+        for resource in plugin.watch_resources(settings)
+    }
+    assert rights == {**CONNECTOR_OWN_RULES, **needed}
