@@ -16,7 +16,7 @@ from embedded_cluster.connector_progress import print_progress_of
 def main() -> None:
     from flytekit.clis.sdk_in_container.pyflyte import main as pyflyte
 
-    from k8s_operator_connector.connectors import CONNECTORS
+    from k8s_operator_connector.flytekit_entry_point import CONNECTORS
 
     print_progress_of(CONNECTORS)
     pyflyte(prog_name="pyflyte")

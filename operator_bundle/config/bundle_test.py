@@ -241,7 +241,7 @@ def test_connector_deployment_service_and_config(rendered):
     if overlay != "overlays/production":  # production serves TLS: security_bundle_test checks it
         args = parse_serve_args(container["args"])
         assert (args.port, args.prometheus_port, args.health_port, args.tls_cert) == (8000, 9090, 0, None)
-        assert list(args.modules or DEFAULT_MODULES) == ["k8s_operator_connector.connectors"]
+        assert list(args.modules or DEFAULT_MODULES) == ["k8s_operator_connector.flytekit_entry_point"]
         # Readiness and liveness are the gRPC health service's "" and "liveness" (serve.py).
         assert container["readinessProbe"]["grpc"] == {"port": 8000}
         assert container["livenessProbe"]["grpc"] == {"port": 8000, "service": LIVENESS}

@@ -26,7 +26,7 @@ from benchmarks.workload import execution_metadata, task_template
 from k8s_operator_connector.connector import _with_identity
 from k8s_operator_connector.kube_api import DEFAULT_PAGE_SIZE, KubeApi
 from k8s_operator_connector.object_cache import ObjectCache
-from k8s_operator_connector.plugin import TaskRequest
+from k8s_operator_connector.operator_plugin import TaskRequest
 from k8s_operator_connector.plugins.parallel_job import ParallelJobPlugin
 from k8s_operator_connector.settings import ConnectorSettings
 from k8s_operator_connector.task_context import task_context

@@ -19,7 +19,7 @@ from flytekit.models.literals import LiteralMap
 from flytekit.models.task import TaskExecutionMetadata, TaskTemplate
 from kubernetes import client, config
 
-from k8s_operator_connector.plugin import TaskRequest
+from k8s_operator_connector.operator_plugin import TaskRequest
 from k8s_operator_connector.plugins.parallel_job import PARALLEL_JOB, ParallelJobPlugin
 from k8s_operator_connector.settings import ConnectorSettings
 from k8s_operator_connector.task_context import MANAGED_BY_LABEL, task_context

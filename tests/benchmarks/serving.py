@@ -20,7 +20,7 @@ from benchmarks.processes import ConnectorServer
 
 CRD = Path("operator_bundle/config/crd/bases/workloads.example.com_paralleljobs.yaml")
 PARALLEL_JOBS = "paralleljobs"
-OPERATOR_MODULE = "k8s_operator_connector.connectors"
+OPERATOR_MODULE = "k8s_operator_connector.flytekit_entry_point"
 OPERATOR_TASK_TYPE = "parallel_job"
 OPERATOR_TASK_TYPE_VERSION = 1
 CONFIG_ENV = "K8S_OPERATOR_CONNECTOR_CONFIG"

@@ -28,7 +28,7 @@ def cluster() -> Iterator[EmbeddedCluster]:
     prepare_worker_environment(os.environ, work_dir / "bin")
     with EmbeddedCluster(find_crd(), work_dir) as running:
         os.environ[CONNECTOR_CONFIG_ENV] = str(write_connector_config(work_dir / "connector.yaml", running.kubeconfig))
-        import k8s_operator_connector.connectors  # noqa: F401 - registers the connectors with flytekit
+        import k8s_operator_connector.flytekit_entry_point  # noqa: F401 - registers the connectors with flytekit
 
         yield running
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from k8s_operator_connector.meta_signing import MetaRejected
-from k8s_operator_connector.plugin import InvalidTaskError
+from k8s_operator_connector.operator_plugin import InvalidTaskError
 from k8s_operator_connector.plugins.custom_resource import CustomResourcePlugin, parse_custom_resource
 from k8s_operator_connector.plugins.parallel_job import ParallelJobPlugin, parse_parallel_job
 from k8s_operator_connector.pod_defaults import APPLIED_KEYS, PodDefaultsError, parse_pod_defaults

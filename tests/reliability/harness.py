@@ -114,7 +114,12 @@ class ConnectorProcess:
             command += ["--port", str(self.port), "--prometheus-port", str(self.metrics_port), *self.extra_args]
         else:
             command = [sys.executable, "-c", PYFLYTE_MAIN, "serve", "connector", "--port", str(self.port)]
-            command += ["--prometheus_port", str(self.metrics_port), "--modules", "k8s_operator_connector.connectors"]
+            command += [
+                "--prometheus_port",
+                str(self.metrics_port),
+                "--modules",
+                "k8s_operator_connector.flytekit_entry_point",
+            ]
         self.log_path = self.work_dir / f"{self.label}-{self.starts}.log"
         self._log = self.log_path.open("w")
         environment = child_environment(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from flyteidl.core.execution_pb2 import TaskExecution
 
 from k8s_operator_connector.kube_api import KubeApiError, ResourceType
-from k8s_operator_connector.plugin import Phase
+from k8s_operator_connector.operator_plugin import Phase
 
 
 @dataclass(frozen=True)

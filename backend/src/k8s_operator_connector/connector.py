@@ -30,9 +30,7 @@ from k8s_operator_connector.kube_api import KubeApiError
 from k8s_operator_connector.log_links import LinkSubject, render_log_links
 from k8s_operator_connector.metrics import QUOTA_WAITS
 from k8s_operator_connector.object_cache import ObjectCache, Tracked
-from k8s_operator_connector.ownership import Refused, check_owner, check_served, owner_of
-from k8s_operator_connector.pending_create import PendingCreateError, binding
-from k8s_operator_connector.plugin import (
+from k8s_operator_connector.operator_plugin import (
     TERMINAL_PHASES,
     BuiltObject,
     InvalidTaskError,
@@ -40,6 +38,8 @@ from k8s_operator_connector.plugin import (
     OperatorPlugin,
     TaskRequest,
 )
+from k8s_operator_connector.ownership import Refused, check_owner, check_served, owner_of
+from k8s_operator_connector.pending_create import PendingCreateError, binding
 from k8s_operator_connector.resource_meta import OperatorResourceMeta, signed_meta_type
 from k8s_operator_connector.runtime import ConnectorRuntime
 from k8s_operator_connector.task_context import TaskContext, task_context

@@ -18,7 +18,7 @@ import dataclasses
 
 from flyteidl.core.execution_pb2 import TaskExecution
 
-from k8s_operator_connector.plugin import MAX_MESSAGE_LENGTH, Observation
+from k8s_operator_connector.operator_plugin import MAX_MESSAGE_LENGTH, Observation
 from k8s_operator_connector.warning_events import WarningEvent
 
 SHAPED_PHASES = frozenset({TaskExecution.QUEUED, TaskExecution.INITIALIZING})

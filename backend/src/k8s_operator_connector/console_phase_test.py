@@ -2,7 +2,7 @@ import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 
 from k8s_operator_connector.console_phase import for_console
-from k8s_operator_connector.plugin import Observation
+from k8s_operator_connector.operator_plugin import Observation
 from k8s_operator_connector.warning_events import WarningEvent
 
 QUOTA = WarningEvent("Job", "pj-w0", "FailedCreate", 'pods "pj-w0-x" is forbidden: exceeded quota: team', 0)

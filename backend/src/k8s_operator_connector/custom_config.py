@@ -15,7 +15,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
-from k8s_operator_connector.plugin import InvalidTaskError
+from k8s_operator_connector.operator_plugin import InvalidTaskError
 
 M = TypeVar("M", bound=Message)
 # json_format's messages: "Failed to parse <field> field: ..." once per level, then the cause.

@@ -2,7 +2,7 @@ import pytest
 
 from flyte_k8s_operator.v1.parallel_job_pb2 import ParallelJob, Resources, RestartPolicy
 from k8s_operator_connector.custom_config import check_range, parse_custom, spec_fields
-from k8s_operator_connector.plugin import InvalidTaskError
+from k8s_operator_connector.operator_plugin import InvalidTaskError
 
 
 def test_a_custom_parses_into_its_message_with_int64_strings_and_float_numbers():

@@ -11,7 +11,7 @@ from flyteidl.core.execution_pb2 import TaskExecution
 from k8s_operator_connector.final_phase import FINAL_PHASE_SERVED_ANNOTATION, retention_due, rfc3339, served_at
 from k8s_operator_connector.kube_api import KubeApi, ResourceType
 from k8s_operator_connector.object_cache import ObjectCache
-from k8s_operator_connector.plugin import Observation
+from k8s_operator_connector.operator_plugin import Observation
 from k8s_operator_connector.settings import parse_settings
 from k8s_operator_connector.settings_reader import SettingsError
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from flyteidl.core.execution_pb2 import TaskExecution, TaskLog
 
-from k8s_operator_connector.plugin import PENDING_PHASES, Observation, Phase
+from k8s_operator_connector.operator_plugin import PENDING_PHASES, Observation, Phase
 from k8s_operator_connector.settings import LogLinkTemplate
 
 

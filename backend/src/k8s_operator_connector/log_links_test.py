@@ -2,7 +2,7 @@ import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 
 from k8s_operator_connector.log_links import LinkSubject, phase_group, render_log_links, task_values
-from k8s_operator_connector.plugin import Observation
+from k8s_operator_connector.operator_plugin import Observation
 from k8s_operator_connector.settings import LogLinkTemplate
 
 # The identifiers of dummyTaskExecID() in flyteorg/flyte v1.16.8 (51877f899c9f95e0cb5efe90444eb0c6c6ea48a9)

@@ -21,8 +21,8 @@ from typing import Any
 from k8s_operator_connector import final_phase
 from k8s_operator_connector.kube_api import KubeApi, ResourceType, timestamp_seconds
 from k8s_operator_connector.list_watch import Clock, ListWatch
+from k8s_operator_connector.operator_plugin import Observation
 from k8s_operator_connector.ownership import owner_of
-from k8s_operator_connector.plugin import Observation
 from k8s_operator_connector.shared_values import SharedValues
 
 Key = tuple[str, str]  # (namespace, name)

@@ -9,7 +9,7 @@ import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 
 from k8s_operator_connector.object_cache import Tracked, _terminal_since
-from k8s_operator_connector.plugin import Observation
+from k8s_operator_connector.operator_plugin import Observation
 
 RUNNING = Observation.of(TaskExecution.RUNNING, "waiting for: status.conditions")
 FAILED = Observation.of(TaskExecution.FAILED, "grace period over")

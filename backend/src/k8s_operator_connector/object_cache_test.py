@@ -6,7 +6,7 @@ from flyteidl.core.execution_pb2 import TaskExecution
 
 from k8s_operator_connector.kube_api import KubeApi, ResourceType
 from k8s_operator_connector.object_cache import ObjectCache
-from k8s_operator_connector.plugin import Observation
+from k8s_operator_connector.operator_plugin import Observation
 
 JOBS = ResourceType("batch", "v1", "jobs", "Job")
 RUNNING = Observation.of(TaskExecution.RUNNING, "waiting for: status.conditions")

@@ -28,7 +28,7 @@ from flytekitplugins.k8s_operator.conditions import (
     Expression,
     parse_expression,
 )
-from k8s_operator_connector.plugin import InvalidTaskError
+from k8s_operator_connector.operator_plugin import InvalidTaskError
 
 OUTPUTS_ANNOTATION: Final = "custom-resource.flyte-k8s-operator.flyte.org/outputs"
 

@@ -13,7 +13,7 @@ from k8s_operator_connector.object_outputs import (
     declare_outputs,
     read_outputs,
 )
-from k8s_operator_connector.plugin import InvalidTaskError
+from k8s_operator_connector.operator_plugin import InvalidTaskError
 from k8s_operator_connector.plugins.custom_resource import CustomResourcePlugin
 from k8s_operator_connector.settings import AllowedKind, ConnectorSettings, CustomResourceSettings
 from k8s_operator_connector.testing.flyte_models import make_request, make_template

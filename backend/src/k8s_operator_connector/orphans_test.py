@@ -12,8 +12,8 @@ from k8s_operator_connector.execution_settings import ExecutionSettings
 from k8s_operator_connector.executions import Execution, ExecutionState
 from k8s_operator_connector.kube_api import KubeApi, KubeApiError, ResourceType
 from k8s_operator_connector.object_cache import ObjectCache
+from k8s_operator_connector.operator_plugin import Observation
 from k8s_operator_connector.orphans import READ_BURST, READS_PER_SECOND, OrphanSweep
-from k8s_operator_connector.plugin import Observation
 from k8s_operator_connector.task_context import TASK_EXECUTION_ANNOTATION
 from k8s_operator_connector.testing.metric_values import metric_value
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TypeVar
 
-from k8s_operator_connector.plugin import OperatorPlugin
+from k8s_operator_connector.operator_plugin import OperatorPlugin
 from k8s_operator_connector.settings import ConnectorSettings
 from k8s_operator_connector.settings_reader import SettingsError
 

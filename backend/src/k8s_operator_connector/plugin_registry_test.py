@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from k8s_operator_connector import plugin_registry
-from k8s_operator_connector.plugin import BuiltObject, Observation, OperatorPlugin, TaskRequest
+from k8s_operator_connector.operator_plugin import BuiltObject, Observation, OperatorPlugin, TaskRequest
 from k8s_operator_connector.plugin_registry import (
     PluginRegistrationError,
     enabled_plugins,
@@ -88,7 +88,7 @@ def test_every_plugin_module_of_a_package_is_imported_but_not_tests_or_private_h
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "spark_app.py").write_text(
-        "from k8s_operator_connector.plugin import OperatorPlugin\n"
+        "from k8s_operator_connector.operator_plugin import OperatorPlugin\n"
         "from k8s_operator_connector.plugin_registry import register\n\n\n"
         "class SparkAppPlugin(OperatorPlugin):\n"
         "    task_type = 'spark_app'\n"

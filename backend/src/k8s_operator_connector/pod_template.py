@@ -19,7 +19,7 @@ from flytekit.models import task as task_models
 
 from k8s_operator_connector.flyte_pod_config import decorate_env, merge_env, pod_metadata, sanitize_gpu, update_pod
 from k8s_operator_connector.flyte_secrets import SecretRequestError, injection_metadata
-from k8s_operator_connector.plugin import InvalidTaskError, TaskRequest
+from k8s_operator_connector.operator_plugin import InvalidTaskError, TaskRequest
 from k8s_operator_connector.pod_defaults import (
     DEFAULT_GPU_RESOURCE_NAME,
     FLYTE_GPU,

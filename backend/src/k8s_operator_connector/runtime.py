@@ -18,9 +18,9 @@ from k8s_operator_connector.leader_election import LeaseElector, lease_namespace
 from k8s_operator_connector.meta_signing import DeferredMetaSigner, Signer
 from k8s_operator_connector.metrics import CLEANUP_DELETES
 from k8s_operator_connector.object_cache import ObjectCache
+from k8s_operator_connector.operator_plugin import Observation
 from k8s_operator_connector.orphans import OrphanSweep
 from k8s_operator_connector.pending_create import PendingCreates
-from k8s_operator_connector.plugin import Observation
 from k8s_operator_connector.settings import ConnectorSettings
 from k8s_operator_connector.task_context import MANAGED_BY, MANAGED_BY_LABEL
 from k8s_operator_connector.warning_events import WarningEvent, WarningEvents

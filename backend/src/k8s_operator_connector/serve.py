@@ -34,7 +34,7 @@ from k8s_operator_connector.metrics import WATCHES
 from k8s_operator_connector.settings import SettingsError, load_settings
 from k8s_operator_connector.watch_health import Health, watch_health
 
-DEFAULT_MODULES = ("k8s_operator_connector.connectors",)
+DEFAULT_MODULES = ("k8s_operator_connector.flytekit_entry_point",)
 LIVENESS = "liveness"
 HEALTH_INTERVAL_SECONDS = 1.0
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ async def report_health_forever(servicer: health.aio.HealthServicer, liveness_st
 def start_watches() -> float:
     """Start the registered connectors' watches now (not at their first call), so readiness
     waits for the first sync; returns the liveness threshold from their settings."""
-    registered = sys.modules.get("k8s_operator_connector.connectors")
+    registered = sys.modules.get("k8s_operator_connector.flytekit_entry_point")
     connectors = getattr(registered, "CONNECTORS", [])
     for connector in connectors:
         # A required but missing signing key stops the server here, naming metaSigning.keysPath.
@@ -127,7 +127,7 @@ def start_watches() -> float:
 def stop_runtimes() -> None:
     """Stop the registered connectors' runtimes: watches end and the sweeper Lease is released,
     so another replica takes the sweeps over at once rather than after the lease duration."""
-    registered = sys.modules.get("k8s_operator_connector.connectors")
+    registered = sys.modules.get("k8s_operator_connector.flytekit_entry_point")
     runtimes = {id(c.runtime): c.runtime for c in getattr(registered, "CONNECTORS", [])}
     for runtime in runtimes.values():
         runtime.stop()

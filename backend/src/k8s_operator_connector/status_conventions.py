@@ -19,7 +19,7 @@ from typing import Any
 
 from flyteidl.core.execution_pb2 import TaskExecution
 
-from k8s_operator_connector.plugin import Phase
+from k8s_operator_connector.operator_plugin import Phase
 
 FAILED_WORDS = frozenset({"failed", "failure", "error"})
 SUCCEEDED_WORDS = frozenset({"succeeded", "completed", "complete", "success"})

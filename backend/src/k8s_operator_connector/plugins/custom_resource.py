@@ -37,7 +37,13 @@ from flytekitplugins.k8s_operator.manifest import PLACEHOLDER_RE, ManifestError,
 from k8s_operator_connector.kube_api import ResourceType
 from k8s_operator_connector.object_cache import created_at
 from k8s_operator_connector.object_outputs import OUTPUTS_ANNOTATION, OutputError, declare_outputs, read_outputs
-from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
+from k8s_operator_connector.operator_plugin import (
+    BuiltObject,
+    InvalidTaskError,
+    Observation,
+    OperatorPlugin,
+    TaskRequest,
+)
 from k8s_operator_connector.plugin_registry import register
 from k8s_operator_connector.settings import AllowedKind, ConnectorSettings
 

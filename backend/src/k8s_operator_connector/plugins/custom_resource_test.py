@@ -2,7 +2,7 @@ import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 from flytekit.models.literals import LiteralMap
 
-from k8s_operator_connector.plugin import InvalidTaskError
+from k8s_operator_connector.operator_plugin import InvalidTaskError
 from k8s_operator_connector.plugins.custom_resource import SUCCESS_ANNOTATION, CustomResourcePlugin
 from k8s_operator_connector.settings import AllowedKind, ConnectorSettings, CustomResourceSettings
 from k8s_operator_connector.testing.flyte_models import (

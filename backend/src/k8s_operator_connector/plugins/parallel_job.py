@@ -20,7 +20,13 @@ from flytekitplugins.k8s_operator.constants import (
 )
 from k8s_operator_connector.custom_config import check_range, parse_custom
 from k8s_operator_connector.kube_api import ResourceType
-from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError, Observation, OperatorPlugin, TaskRequest
+from k8s_operator_connector.operator_plugin import (
+    BuiltObject,
+    InvalidTaskError,
+    Observation,
+    OperatorPlugin,
+    TaskRequest,
+)
 from k8s_operator_connector.plugin_registry import register
 from k8s_operator_connector.pod_template import worker_pod_template
 from k8s_operator_connector.settings import ConnectorSettings

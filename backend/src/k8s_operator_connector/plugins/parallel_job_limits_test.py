@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 
-from k8s_operator_connector.plugin import InvalidTaskError
+from k8s_operator_connector.operator_plugin import InvalidTaskError
 from k8s_operator_connector.plugins.parallel_job import MAX_RESTARTS, MAX_WORKERS, ParallelJobPlugin
 from k8s_operator_connector.testing.flyte_models import make_request, make_template
 

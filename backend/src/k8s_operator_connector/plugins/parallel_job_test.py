@@ -6,7 +6,7 @@ from flytekit.models import task as task_models
 from flytekit.models.security import Secret, SecurityContext
 
 from k8s_operator_connector.flyte_secrets import SECRETS_LABEL
-from k8s_operator_connector.plugin import InvalidTaskError
+from k8s_operator_connector.operator_plugin import InvalidTaskError
 from k8s_operator_connector.plugins.parallel_job import PARALLEL_JOB, ParallelJobPlugin
 from k8s_operator_connector.testing.flyte_models import make_request, make_template
 

@@ -8,7 +8,7 @@ from typing import Any
 from flytekit.models import interface, literals, task
 from flytekit.models.core import identifier, types
 
-from k8s_operator_connector.plugin import TaskRequest
+from k8s_operator_connector.operator_plugin import TaskRequest
 from k8s_operator_connector.settings import ConnectorSettings
 from k8s_operator_connector.task_context import task_context
 
