@@ -230,6 +230,21 @@ def test_a_broken_marker_refuses_before_writing(copy: Path, capsys: pytest.Captu
         components.write_text(original)
 
 
+def test_a_leftover_bundle_component_refuses_before_writing(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    leftover = copy / "operator_bundle/config/plugins/flink_job"
+    leftover.mkdir()
+    try:
+        before = snapshot(copy)
+        assert run_generator(copy, "--name", "flink_job", "--group", "flink.apache.org", "--version", "v1beta1",
+                             "--kind", "FlinkDeployment") == 1  # fmt: skip
+        assert snapshot(copy) == before
+        assert "operator_bundle/config/plugins/flink_job already exists: a plugin named 'flink_job'" in (
+            capsys.readouterr().err
+        )
+    finally:
+        leftover.rmdir()
+
+
 def test_invalid_names_are_refused(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_generator(copy, "--name", "JobSet", "--group", "a.io", "--version", "v1", "--kind", "JobSet") == 2
     assert "--name 'JobSet': must be snake_case" in capsys.readouterr().err
