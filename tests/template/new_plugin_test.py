@@ -208,10 +208,17 @@ def test_propellers_configuration_is_left_alone(generated: Path) -> None:
 def test_clashing_names_are_refused_and_change_nothing(
     generated: Path, arguments: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = snapshot(generated)
-    assert run_generator(generated, *arguments) == 1
-    assert snapshot(generated) == before
-    assert f"refusing to generate {arguments[1]!r}, nothing was written" in capsys.readouterr().err
+    assert f"refusing to generate {arguments[1]!r}, nothing was written" in (
+        refused_without_a_change(generated, arguments, capsys)
+    )
+
+
+def refused_without_a_change(root: Path, arguments: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The generator's error output for ``arguments``, after checking it exits 1 and writes nothing."""
+    before = snapshot(root)
+    assert run_generator(root, *arguments) == 1
+    assert snapshot(root) == before
+    return capsys.readouterr().err
 
 
 def test_a_broken_marker_refuses_before_writing(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -219,12 +226,10 @@ def test_a_broken_marker_refuses_before_writing(copy: Path, capsys: pytest.Captu
     original = components.read_text()
     components.write_text(original.replace("# new-plugin: plugin components", "# (marker removed)"))
     try:
-        before = snapshot(copy)
-        assert run_generator(copy, "--name", "spark_app", "--group", "sparkoperator.k8s.io", "--version", "v1beta2",
-                             "--kind", "SparkApplication") == 1  # fmt: skip
-        assert snapshot(copy) == before
+        spark = ["--name", "spark_app", "--group", "sparkoperator.k8s.io", "--version", "v1beta2",
+                 "--kind", "SparkApplication"]  # fmt: skip
         assert "kustomization.yaml: the marker comment `# new-plugin: plugin components` is missing" in (
-            capsys.readouterr().err
+            refused_without_a_change(copy, spark, capsys)
         )
     finally:
         components.write_text(original)
@@ -234,12 +239,10 @@ def test_a_leftover_bundle_component_refuses_before_writing(copy: Path, capsys: 
     leftover = copy / "operator_bundle/config/plugins/flink_job"
     leftover.mkdir()
     try:
-        before = snapshot(copy)
-        assert run_generator(copy, "--name", "flink_job", "--group", "flink.apache.org", "--version", "v1beta1",
-                             "--kind", "FlinkDeployment") == 1  # fmt: skip
-        assert snapshot(copy) == before
+        flink = ["--name", "flink_job", "--group", "flink.apache.org", "--version", "v1beta1",
+                 "--kind", "FlinkDeployment"]  # fmt: skip
         assert "operator_bundle/config/plugins/flink_job already exists: a plugin named 'flink_job'" in (
-            capsys.readouterr().err
+            refused_without_a_change(copy, flink, capsys)
         )
     finally:
         leftover.rmdir()
