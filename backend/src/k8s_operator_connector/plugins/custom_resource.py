@@ -51,10 +51,13 @@ _ANNOTATION_PREFIX = "custom-resource.flyte-k8s-operator.flyte.org/"
 SUCCESS_ANNOTATION = _ANNOTATION_PREFIX + "success-condition"
 FAILURE_ANNOTATION = _ANNOTATION_PREFIX + "failure-condition"
 PROGRESS_ANNOTATION = _ANNOTATION_PREFIX + "progress-template"
+# apimachinery's IsLabelKey and IsLabelValue (pkg/api/validate/content/kube.go): an optional DNS
+# subdomain prefix of at most 253 characters and "/", then a name of at most 63; values of at most 63.
 _LABEL_KEY = re.compile(
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 )
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_LABEL_PREFIX_MAX_LENGTH = 253
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 
 #: Kinds no allowlist can admit: cluster-scoped, or able to grant privileges or read secrets of others.
 NEVER_ALLOWED_KINDS = frozenset(
@@ -109,9 +112,17 @@ def _check_labels(labels: Any, where: str) -> None:
     if not isinstance(labels, dict):
         raise InvalidTaskError(where, "must be a mapping of label keys to values")
     for key, value in labels.items():
-        if not isinstance(key, str) or not _LABEL_KEY.match(key):
-            raise InvalidTaskError(f"{where}.{key}", "not a valid label key (prefix/name, name <= 63 chars)")
-        if not isinstance(value, str) or not _LABEL_VALUE.match(value):
+        # fullmatch, not match with "$": "$" also matches before a final newline, which the API server refuses.
+        if (
+            not isinstance(key, str)
+            or not _LABEL_KEY.fullmatch(key)
+            or len(key.rpartition("/")[0]) > _LABEL_PREFIX_MAX_LENGTH
+        ):
+            raise InvalidTaskError(
+                f"{where}.{key}",
+                "not a valid label key ([DNS subdomain of <= 253 chars/]name of <= 63 chars)",
+            )
+        if not isinstance(value, str) or not _LABEL_VALUE.fullmatch(value):
             raise InvalidTaskError(f"{where}.{key}", f"{value!r} is not a valid label value (<= 63 chars)")
 
 

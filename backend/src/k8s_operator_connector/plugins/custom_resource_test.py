@@ -67,6 +67,45 @@ def test_refuses_manifests_the_connector_must_not_create(manifest, message):
         build(manifest=manifest, inputs=LiteralMap({"n": int_literal(1), "word": str_literal("x")}))
 
 
+PREFIX_253 = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # apimachinery: a DNS subdomain, <= 253
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "accepted"),
+    [
+        ("app", "x" * 63, True),
+        ("app", "x" * 64, False),
+        ("app", "", True),
+        ("app", "a\n", False),  # Python's "$" would match before the newline; the API server refuses it
+        ("app", "-a", False),
+        ("a" * 63, "v", True),
+        ("a" * 64, "v", False),
+        ("app\n", "v", False),
+        (f"{PREFIX_253}/app", "v", True),
+        (f"{PREFIX_253}e/app", "v", False),
+        ("Example.com/app", "v", False),
+        ("/app", "v", False),
+        ("example.com/", "v", False),
+        ("a/b/c", "v", False),
+    ],
+)
+def test_label_keys_and_values_follow_apimachinery_at_their_limits(key, value, accepted):
+    """IsLabelKey/IsLabelValue in kubernetes/apimachinery pkg/api/validate/content/kube.go (eed236ce)."""
+    manifest = {**JOB_MANIFEST, "metadata": {"labels": {key: value}}}
+    inputs = LiteralMap({"n": int_literal(1), "word": str_literal("x")})
+    if accepted:
+        assert build(manifest=manifest, inputs=inputs).manifest["metadata"]["labels"] == {key: value}
+        return
+    with pytest.raises(InvalidTaskError) as raised:
+        build(manifest=manifest, inputs=inputs)
+    assert raised.value.field_name == f"custom.manifest.metadata.labels.{key}"
+    problem = str(raised.value).removeprefix(f"custom.manifest.metadata.labels.{key}: ")
+    assert problem in (
+        f"{value!r} is not a valid label value (<= 63 chars)",
+        "not a valid label key ([DNS subdomain of <= 253 chars/]name of <= 63 chars)",
+    )
+
+
 def test_input_problems_name_the_input():
     with pytest.raises(InvalidTaskError, match="no value for input 'n'"):
         build(inputs=LiteralMap({"word": str_literal("x")}))
