@@ -44,6 +44,8 @@ DEFAULT_MODULES = (
 MORE_TESTS = {
     "settings_reader.py": ("settings_test.py", "settings_edges_test.py"),
     "naming.py": ("task_context_test.py",),
+    # The plugin's outputs path is tested beside object_outputs.py, which it calls.
+    "plugins/custom_resource.py": ("object_outputs_test.py",),
 }
 
 
