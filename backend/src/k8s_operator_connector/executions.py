@@ -50,7 +50,7 @@ def execution_name(task_execution_id: str) -> str:
     if task_execution_id.startswith(LOCAL_PREFIX):
         return ""
     parts = task_execution_id.split("/")
-    if len(parts) < 5 or not _DNS_SUBDOMAIN.match(parts[2]):
+    if len(parts) < 5 or not _DNS_SUBDOMAIN.fullmatch(parts[2]):
         return ""
     return parts[2]
 

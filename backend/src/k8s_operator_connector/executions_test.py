@@ -42,6 +42,7 @@ def test_the_flyteworkflow_resource_is_the_one_flyte_charts_install():
         ("", ""),
         ("p/d/ex/n0", ""),
         ("p/d/Not_A_Name/n0/0", ""),
+        ("p/d/a1b2c3\n/n0/0", ""),
     ],
 )
 def test_the_execution_name_comes_from_the_ownership_annotation(owner: str, execution: str):

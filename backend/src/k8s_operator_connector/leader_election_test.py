@@ -169,6 +169,8 @@ def test_the_lease_namespace_defaults_to_the_pods_own_then_the_default_namespace
     [
         ({"leaseName": "Not_A_Name"}, "leaderElection.leaseName must be a DNS-1123 subdomain"),
         ({"leaseNamespace": "a.b"}, "leaderElection.leaseNamespace must be a DNS-1123 label"),
+        ({"leaseName": "sweeper\n"}, "leaderElection.leaseName must be a DNS-1123 subdomain"),
+        ({"leaseNamespace": "flyte\n"}, "leaderElection.leaseNamespace must be a DNS-1123 label"),
         ({"leaseDurationSeconds": 10, "renewDeadlineSeconds": 10}, "leaseDurationSeconds (10) must be greater than"),
         ({"leaseDurationSeconds": 1.5}, "leaderElection.leaseDurationSeconds must be int"),
         (

@@ -32,10 +32,10 @@ class LeaderElectionSettings:
 def parse_leader_election(reader: SettingsReader) -> LeaderElectionSettings:
     defaults = LeaderElectionSettings()
     name = reader.get("leaseName", str, defaults.lease_name)
-    if not _DNS_SUBDOMAIN.match(name):
+    if not _DNS_SUBDOMAIN.fullmatch(name):
         raise SettingsError(f"{reader.path('leaseName')} must be a DNS-1123 subdomain (a Lease name), got {name!r}")
     namespace = reader.get("leaseNamespace", str, "")
-    if namespace and not _DNS_LABEL.match(namespace):
+    if namespace and not _DNS_LABEL.fullmatch(namespace):
         raise SettingsError(
             f"{reader.path('leaseNamespace')} must be a DNS-1123 label (a namespace), got {namespace!r}"
         )

@@ -105,7 +105,7 @@ class ConnectorSettings:
 
 
 def _namespace(reader: _Reader, key: str, value: str) -> str:
-    if not _DNS_LABEL.match(value):
+    if not _DNS_LABEL.fullmatch(value):
         raise SettingsError(f"{reader.path(key)} must be a DNS-1123 label (a Kubernetes namespace), got {value!r}")
     return value
 

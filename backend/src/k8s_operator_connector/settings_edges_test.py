@@ -280,6 +280,7 @@ def test_unknown_keys_are_refused_at_every_depth(document: dict[str, Any], messa
         ("Team", False),
         ("team.a", False),
         ("team_a", False),
+        ("team-a\n", False),  # the whole value: a YAML block scalar keeps its final newline
     ],
 )
 def test_namespaces_are_dns_labels_up_to_63_characters(namespace: str, valid: bool) -> None:

@@ -60,9 +60,9 @@ def _namespace_entry(reader: SettingsReader, index: int, entry: str) -> str:
                 f"{where} is {entry!r}: the only placeholders are {PROJECT_PLACEHOLDER} and {DOMAIN_PLACEHOLDER}, "
                 "written as in Flyte's namespace_mapping.template (one space inside the braces)"
             )
-        if not _DNS_LABEL.match(flyte_namespace(entry, "project", "domain")):
+        if not _DNS_LABEL.fullmatch(flyte_namespace(entry, "project", "domain")):
             raise SettingsError(f"{where} is {entry!r}: it does not render to a namespace name (a DNS-1123 label)")
-    elif not _DNS_LABEL.match(entry):
+    elif not _DNS_LABEL.fullmatch(entry):
         raise SettingsError(f"{where} is {entry!r}: not a namespace name (a DNS-1123 label) or a template")
     return entry
 
@@ -74,7 +74,7 @@ def parse_task_policy(reader: SettingsReader) -> TaskPolicySettings:
     namespaces = tuple(_namespace_entry(reader, index, entry) for index, entry in enumerate(namespaces))
     accounts = reader.strings("serviceAccounts", DEFAULT_SERVICE_ACCOUNTS)
     for index, account in enumerate(accounts):
-        if account != ANY_SERVICE_ACCOUNT and not _DNS_SUBDOMAIN.match(account):
+        if account != ANY_SERVICE_ACCOUNT and not _DNS_SUBDOMAIN.fullmatch(account):
             where = f"{reader.path('serviceAccounts')}[{index}]"
             raise SettingsError(f"{where} is {account!r}: a service account name or {ANY_SERVICE_ACCOUNT}")
     reader.finish()

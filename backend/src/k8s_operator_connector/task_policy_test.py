@@ -74,7 +74,10 @@ def test_pod_specs_in_the_object_are_held_to_the_service_account_list():
         ({"namespaces": ["{{project}}-{{domain}}"]}, "the only placeholders are {{ project }} and {{ domain }}"),
         ({"namespaces": ["{{ project }}_{{ domain }}"]}, "does not render to a namespace name"),
         ({"namespaces": ["Kube_System"]}, "not a namespace name"),
+        ({"namespaces": ["team-a\n"]}, "taskPolicy.namespaces[0] is 'team-a\\n': not a namespace name"),
+        ({"namespaces": ["{{ project }}\n"]}, "does not render to a namespace name"),
         ({"serviceAccounts": ["Bad Name"]}, "taskPolicy.serviceAccounts[0] is 'Bad Name'"),
+        ({"serviceAccounts": ["etl\n"]}, "taskPolicy.serviceAccounts[0] is 'etl\\n'"),
         ({"other": 1}, "unknown key 'taskPolicy.other'"),
     ],
 )
