@@ -46,6 +46,8 @@ MORE_TESTS = {
     "naming.py": ("task_context_test.py",),
     # The plugin's outputs path is tested beside object_outputs.py, which it calls.
     "plugins/custom_resource.py": ("object_outputs_test.py",),
+    # The example settings file with every key set, read from YAML.
+    "task_policy.py": ("settings_edges_test.py",),
 }
 
 

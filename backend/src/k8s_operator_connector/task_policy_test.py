@@ -98,3 +98,64 @@ def test_the_connectors_own_namespace(tmp_path):
     assert connector_namespace({}, str(file)) == "flyte"
     assert connector_namespace({"POD_NAMESPACE": "ops"}, str(file)) == "ops"
     assert connector_namespace({}, str(tmp_path / "absent")) == ""
+
+
+POLICY_WITH_TEMPLATES = TaskPolicy(
+    TaskPolicySettings(namespaces=("{{ project }}-{{ domain }}", "shared", "ml-{{ domain }}")), "flyte"
+)
+
+
+def test_a_namespace_refusal_lists_the_entries_and_what_the_templates_give():
+    assert POLICY_WITH_TEMPLATES.namespace_refusal("ml-development", "flytesnacks", "development") is None
+    assert POLICY_WITH_TEMPLATES.namespace_refusal("other", "flytesnacks", "development") == (
+        "namespace 'other' is not admitted by the connector's taskPolicy.namespaces "
+        "({{ project }}-{{ domain }}, shared, ml-{{ domain }}): not listed, and for project 'flytesnacks' "
+        "domain 'development' the templates give flytesnacks-development, ml-development; "
+        "add it to taskPolicy.namespaces to allow it"
+    )
+
+
+def test_without_templates_the_refusal_says_they_give_nothing_and_a_local_run_is_explained():
+    policy = TaskPolicy(TaskPolicySettings(namespaces=("shared",)))
+    assert policy.namespace_refusal("default", "", "", local=True) == (
+        "namespace 'default' is not admitted by the connector's taskPolicy.namespaces (shared): not listed, "
+        "and for project '' domain '' the templates give nothing (a local run uses defaultNamespace); "
+        "add it to taskPolicy.namespaces to allow it"
+    )
+
+
+def test_a_protected_namespace_refusal_says_why():
+    assert POLICY_WITH_TEMPLATES.namespace_refusal("flyte", "flyte", "x") == (
+        "namespace 'flyte' is not admitted by the connector's taskPolicy.namespaces "
+        "({{ project }}-{{ domain }}, shared, ml-{{ domain }}): a system namespace or the connector's own, "
+        "admitted only when listed by name; add it to taskPolicy.namespaces to allow it"
+    )
+
+
+def test_the_service_account_name_of_every_pod_spec_is_held_to_the_list():
+    policy = TaskPolicy(TaskPolicySettings(service_accounts=("default", "etl")))
+    manifest = {"spec": {"template": {"spec": {"serviceAccountName": "admin", "containers": [{"name": "c"}]}}}}
+    assert policy.object_refusal(manifest) == (
+        "spec.template.spec.serviceAccountName: service account 'admin' is not admitted by the connector's "
+        "taskPolicy.serviceAccounts (default, etl); add it there to let tasks run as it"
+    )
+    manifest["spec"]["template"]["spec"]["serviceAccountName"] = "etl"
+    assert policy.object_refusal(manifest) is None
+
+
+@pytest.mark.parametrize("entry", ["{{ project }-x", "x-project }}"])
+def test_a_half_written_placeholder_is_named_as_a_template_mistake(entry):
+    with pytest.raises(SettingsError) as raised:
+        parse_settings({"taskPolicy": {"namespaces": ["shared", entry]}})
+    assert str(raised.value) == (
+        f"taskPolicy.namespaces[1] is {entry!r}: the only placeholders are {{{{ project }}}} and {{{{ domain }}}}, "
+        "written as in Flyte's namespace_mapping.template (one space inside the braces)"
+    )
+
+
+def test_a_bad_entry_is_named_by_its_index():
+    with pytest.raises(SettingsError) as raised:
+        parse_settings({"taskPolicy": {"namespaces": ["shared", "{{ project }}-{{ domain }}", "Bad"]}})
+    assert (
+        str(raised.value) == "taskPolicy.namespaces[2] is 'Bad': not a namespace name (a DNS-1123 label) or a template"
+    )
