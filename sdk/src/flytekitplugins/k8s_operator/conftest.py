@@ -1,6 +1,5 @@
 """Fixtures shared by the plugin's tests: fixed serialization settings and golden templates."""
 
-import contextlib
 import json
 import os
 from collections import OrderedDict
@@ -11,7 +10,6 @@ from typing import Any
 import pytest
 from flytekit.configuration import Image, ImageConfig, SerializationSettings
 from flytekit.core.base_task import PythonTask
-from flytekit.extend.backend.base_connector import AsyncConnectorBase, ConnectorRegistry
 from flytekit.tools.translator import get_serializable
 from google.protobuf import json_format
 
@@ -71,14 +69,3 @@ def _no_local_mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in (LOCAL_MODE_ENV, "WORKER_INDEX", "WORKER_COUNT", "FLYTE_K8S_OPERATOR_EXCHANGE_PREFIX"):
         monkeypatch.delenv(name, raising=False)
     yield
-
-
-@contextlib.contextmanager
-def registered(connector: AsyncConnectorBase) -> Iterator[None]:
-    """A (fake) connector in flytekit's registry for the duration of a test, then removed again."""
-    ConnectorRegistry.register(connector, override=True)
-    try:
-        yield
-    finally:
-        ConnectorRegistry._REGISTRY.pop(connector.task_category, None)
-        ConnectorRegistry._METADATA.pop(connector.name, None)

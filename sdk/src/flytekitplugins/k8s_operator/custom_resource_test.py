@@ -15,8 +15,9 @@ from google.protobuf import json_format
 
 from flyte_k8s_operator.v1 import custom_resource_pb2
 from flytekitplugins.k8s_operator import ConditionError, CustomResourceTask, ManifestError, ObjectOutput
-from flytekitplugins.k8s_operator.conftest import registered
+from flytekitplugins.k8s_operator.constants import LOCAL_MODE_ENV
 from flytekitplugins.k8s_operator.manifest import render_manifest
+from flytekitplugins.k8s_operator.testing.fake_connectors import registered
 
 JOB_YAML = """
 apiVersion: batch/v1
@@ -209,8 +210,9 @@ def test_local_run_goes_through_the_connector(fake_connector: _FakeConnector) ->
 
 
 def test_without_a_connector_the_error_names_the_package() -> None:
-    with pytest.raises(AssertionError, match="needs the flyte-k8s-operator-connector package"):
+    with pytest.raises(AssertionError, match="needs the flyte-k8s-operator-connector package") as raised:
         count_to(n=1, team="x")
+    assert LOCAL_MODE_ENV not in str(raised.value)  # no function to run in-process instead
 
 
 count_pods = CustomResourceTask(

@@ -1,8 +1,10 @@
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from flytekit import FlyteContextManager, task
+from flytekit import FlyteContextManager, map_task, task, workflow
+from flytekit.configuration import SerializationSettings
 from flytekit.core.context_manager import ExecutionState
 from flytekit.exceptions.system import FlyteConnectorNotFound
 from flytekit.extend import TaskPlugins
@@ -10,8 +12,9 @@ from flytekit.tools.translator import get_serializable
 from google.protobuf import descriptor_pb2
 
 from flytekitplugins.k8s_operator.constants import LOCAL_MODE_ENV, LOCAL_MODE_FUNCTION
+from flytekitplugins.k8s_operator.local_executor import LocalConnectorExecutor
 from flytekitplugins.k8s_operator.operator_task import OperatorTask
-from flytekitplugins.k8s_operator.task import _ConnectorExecution
+from flytekitplugins.k8s_operator.testing.fake_connectors import SucceedingConnector, registered
 
 IMAGE = "ghcr.io/example/app:1.0.0"
 
@@ -51,9 +54,9 @@ def test_a_config_of_another_class_is_refused_naming_both():
 
 
 def test_it_runs_locally_with_this_packages_executor_whose_ctrl_c_deletes_the_object():
-    assert isinstance(nap, _ConnectorExecution)
-    assert NapTask.connector_signal_handler is _ConnectorExecution.connector_signal_handler
-    assert NapTask._get is _ConnectorExecution._get
+    assert isinstance(nap, LocalConnectorExecutor)
+    assert NapTask.connector_signal_handler is LocalConnectorExecutor.connector_signal_handler
+    assert NapTask._get is LocalConnectorExecutor._get
     with pytest.raises(FlyteConnectorNotFound, match=f"{LOCAL_MODE_ENV}={LOCAL_MODE_FUNCTION}"):
         nap(x=1)
 
@@ -65,3 +68,47 @@ def test_function_mode_and_a_pod_run_the_body(monkeypatch):
         assert nap.execute(x=41) == 42
     monkeypatch.setenv(LOCAL_MODE_ENV, LOCAL_MODE_FUNCTION)
     assert nap(x=1) == 2
+
+
+def test_a_local_connector_run_needs_an_image():
+    @task(task_config=Nap())
+    def imageless(x: int) -> int:
+        return x
+
+    with pytest.raises(
+        ValueError, match=r"running a Nap locally through the connector needs @task\(container_image=...\)"
+    ):
+        imageless(x=1)
+
+
+@pytest.fixture
+def nap_connector() -> Iterator[None]:
+    with registered(SucceedingConnector("nap_probe", 3, outputs={"o0": 7})):
+        yield
+
+
+@pytest.mark.usefixtures("nap_connector")
+def test_a_local_run_through_the_connector_gives_the_outputs_as_values_also_in_a_local_map_task():
+    @workflow
+    def naps(xs: list[int]) -> list[int]:
+        return map_task(nap)(x=xs)  # flytekit's local map collects what execute() returns
+
+    assert nap(x=1) == 7
+    assert naps(xs=[1, 2]) == [7, 7]
+
+
+def test_a_map_task_over_it_is_refused_when_serialized_naming_its_kind(settings: SerializationSettings):
+    @task(task_config=Nap(), container_image=IMAGE)
+    def short_nap(x: int) -> int:
+        return x
+
+    @workflow
+    def short_naps(xs: list[int]) -> list[int]:
+        return map_task(short_nap)(x=xs)
+
+    with pytest.raises(
+        ValueError, match=r"short_nap: map_task over a Nap task cannot run on Flyte: propeller's"
+    ) as refused:
+        get_serializable(OrderedDict(), settings, short_naps)
+    assert str(refused.value).endswith("could not follow the Nap it created. Loop in a @dynamic workflow instead")
+    assert get_serializable(OrderedDict(), settings, short_nap).template.type == "nap_probe"  # alone, it serializes

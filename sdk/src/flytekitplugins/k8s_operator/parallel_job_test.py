@@ -8,14 +8,6 @@ from flytekit import FlyteContextManager, Resources, map_task, task, workflow
 from flytekit.configuration import FastSerializationSettings, SerializationSettings
 from flytekit.core.context_manager import ExecutionState
 from flytekit.exceptions.system import FlyteConnectorNotFound
-from flytekit.extend.backend.base_connector import (
-    AsyncConnectorBase,
-    Resource,
-    ResourceMeta,
-)
-from flytekit.models.core.execution import TaskExecutionPhase
-from flytekit.models.literals import LiteralMap
-from flytekit.models.task import TaskTemplate
 from flytekit.tools.translator import get_serializable
 from google.protobuf import json_format
 
@@ -29,7 +21,9 @@ from flytekitplugins.k8s_operator import (
     gather,
     share,
 )
-from flytekitplugins.k8s_operator.conftest import registered
+from flytekitplugins.k8s_operator.local_executor import LocalConnectorExecutor
+from flytekitplugins.k8s_operator.operator_task import OperatorTask
+from flytekitplugins.k8s_operator.testing.fake_connectors import SucceedingConnector, registered
 
 IMAGE = "ghcr.io/example/app:1.0.0"
 
@@ -142,6 +136,13 @@ def test_config_is_frozen() -> None:
 def test_boundaries_are_accepted() -> None:
     assert ParallelJob(workers=1000, max_restarts=100).to_proto().workers == 1000
     assert ParallelJob(workers=1, max_restarts=0).to_proto().max_restarts == 0
+
+
+def test_it_is_an_operator_task_run_locally_by_the_bases_executor() -> None:
+    assert isinstance(plain, OperatorTask)
+    assert (ParallelJobTask.config_type, ParallelJobTask.task_type_name) == (ParallelJob, "parallel_job")
+    assert ParallelJobTask.connector_signal_handler is LocalConnectorExecutor.connector_signal_handler
+    assert ParallelJobTask._get is LocalConnectorExecutor._get
 
 
 def test_task_config_type_is_checked() -> None:
@@ -269,36 +270,14 @@ def test_local_connector_run_needs_an_image(monkeypatch: pytest.MonkeyPatch) -> 
         no_image(x=1)
 
 
-class _FakeConnector(AsyncConnectorBase):
-    """Records what the local executor sends and answers with fixed outputs."""
-
-    name = "fake parallel job connector"
-
-    def __init__(self) -> None:
-        super().__init__(task_type_name="parallel_job", task_type_version=1, metadata_type=ResourceMeta)
-        self.templates: list[TaskTemplate] = []
-        self.inputs: list[LiteralMap | None] = []
-
-    def create(self, task_template: TaskTemplate, inputs: LiteralMap | None = None, **kwargs: Any) -> ResourceMeta:
-        self.templates.append(task_template)
-        self.inputs.append(inputs)
-        return ResourceMeta()
-
-    def get(self, resource_meta: ResourceMeta, **kwargs: Any) -> Resource:
-        return Resource(phase=TaskExecutionPhase.SUCCEEDED, outputs={"o0": 7})
-
-    def delete(self, resource_meta: ResourceMeta, **kwargs: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def fake_connector() -> Iterator[_FakeConnector]:
-    connector = _FakeConnector()
+def fake_connector() -> Iterator[SucceedingConnector]:
+    connector = SucceedingConnector("parallel_job", 1, outputs={"o0": 7})
     with registered(connector):
         yield connector
 
 
-def test_local_run_goes_through_the_connector(fake_connector: _FakeConnector) -> None:
+def test_local_run_goes_through_the_connector(fake_connector: SucceedingConnector) -> None:
     assert plain(x=1) == 7
     (template,) = fake_connector.templates
     assert template.type == "parallel_job"
@@ -312,7 +291,7 @@ def test_local_run_goes_through_the_connector(fake_connector: _FakeConnector) ->
     assert json_format.ParseDict(template.custom, parallel_job_pb2.ParallelJob()).workers == 1
 
 
-def test_a_task_with_a_pod_template_runs_locally_through_the_connector(fake_connector: _FakeConnector) -> None:
+def test_a_task_with_a_pod_template_runs_locally_through_the_connector(fake_connector: SucceedingConnector) -> None:
     from flytekit import PodTemplate
     from flytekit.extend.backend import base_connector
     from kubernetes.client import V1Container, V1PodSpec
@@ -354,7 +333,7 @@ def test_any_worker_with_outputs_is_refused_at_declaration() -> None:
 
 
 def test_map_task_over_a_parallel_job_is_refused_when_registered(settings: SerializationSettings) -> None:
-    """Propeller's ArrayNode cannot follow a connector task (see MAP_TASK_REFUSAL): registering,
+    """Propeller's ArrayNode cannot follow a connector task (see operator_task.MAP_TASK_REFUSAL): registering,
     packaging or `pyflyte run --remote` of such a map fails, naming why; the task alone still serializes."""
 
     @task(task_config=ParallelJob(workers=2), container_image="ghcr.io/example/app:1.0.0")
@@ -365,7 +344,13 @@ def test_map_task_over_a_parallel_job_is_refused_when_registered(settings: Seria
     def squares(ns: list[int]) -> list[int]:
         return map_task(square)(n=ns)
 
-    with pytest.raises(ValueError, match=r"square: map_task over a ParallelJob task cannot run on Flyte: propeller's"):
+    with pytest.raises(
+        ValueError, match=r"square: map_task over a ParallelJob task cannot run on Flyte: propeller's"
+    ) as refused:
         get_serializable(OrderedDict(), settings, squares)
+    assert str(refused.value).endswith(
+        "could not follow the ParallelJob it created. "
+        "Loop in a @dynamic workflow instead, or give the task more workers"
+    )
     template = get_serializable(OrderedDict(), settings, square).template
     assert template.container.args[:3] == ["python", "-m", "flytekitplugins.k8s_operator.worker"]

@@ -1,0 +1,1 @@
+"""Helpers for the tests of the SDK and of the tasks built on it (not shipped in the wheel)."""
