@@ -12,7 +12,7 @@ from flyteidl.core.execution_pb2 import TaskExecution
 from flytekit.models.literals import Literal, LiteralCollection, LiteralMap, Primitive, Scalar
 
 from k8s_operator_connector.kube_api import ResourceType
-from k8s_operator_connector.plugin import BuiltObject, InvalidTaskError
+from k8s_operator_connector.operator_plugin import BuiltObject, InvalidTaskError
 from k8s_operator_connector.plugins.custom_resource import (
     FAILURE_ANNOTATION,
     PROGRESS_ANNOTATION,
