@@ -162,6 +162,68 @@ def test_an_annotation_edited_into_nonsense_is_an_output_error(annotation):
         read_outputs(annotation, bind(OBJ))
 
 
+def test_the_annotation_is_compact_and_sorted_so_one_task_always_writes_the_same_bytes():
+    template = with_outputs(phase=simple(SIMPLE.STRING), n=simple(SIMPLE.INTEGER))
+    assert declare_outputs(template, {"phase": "object.status.phase", "n": "object.status.succeeded"}) == (
+        '{"n":{"expression":"object.status.succeeded","type":"INTEGER"},'
+        '"phase":{"expression":"object.status.phase","type":"STRING"}}'
+    )
+
+
+def test_a_template_without_an_interface_declares_no_outputs():
+    template = with_outputs()
+    template._interface = None
+    assert declare_outputs(template, {}) == ""
+
+
+def test_refusals_name_every_declared_output_and_the_missing_expression():
+    template = with_outputs(phase=simple(SIMPLE.STRING), n=simple(SIMPLE.INTEGER))
+    with pytest.raises(InvalidTaskError) as raised:
+        declare_outputs(template, {"n": "object.x", "phase": "object.y", "count": "object.z"})
+    assert str(raised.value) == (
+        "custom.outputs.count: the task's interface declares no such output (it declares: n, phase)"
+    )
+    with pytest.raises(InvalidTaskError) as raised:
+        declare_outputs(template, {"n": "object.x"})
+    assert str(raised.value) == "interface.outputs.phase: custom.outputs has no expression that reads it"
+
+
+@pytest.mark.parametrize(
+    ("annotation", "message"),
+    [
+        ("[]", "the object's outputs annotation is invalid: not a mapping"),
+        (
+            '{"n": {"expression": "object.x", "type": "LIST"}}',
+            "the object's outputs annotation is invalid: n: needs a CEL expression and one of "
+            "INTEGER, FLOAT, STRING, BOOLEAN, DATETIME, DURATION",
+        ),
+    ],
+)
+def test_an_unreadable_annotation_says_what_is_wrong(annotation, message):
+    with pytest.raises(OutputError) as raised:
+        read_outputs(annotation, bind(OBJ))
+    assert str(raised.value) == message
+
+
+def test_an_expression_edited_into_nonsense_names_its_output():
+    with pytest.raises(OutputError) as raised:
+        read_outputs('{"n": {"expression": "object.", "type": "INTEGER"}}', bind(OBJ))
+    assert str(raised.value).startswith("the object's outputs annotation is invalid: outputs.n: ")
+
+
+@pytest.mark.parametrize(
+    ("length", "shown"),
+    [(118, "'" + "x" * 118 + "'"), (119, "'" + "x" * 116 + "..."), (200, "'" + "x" * 116 + "...")],
+)
+def test_a_mistyped_value_is_shown_whole_up_to_120_characters_then_cut(length, shown):
+    # repr adds two quotes: a 118-character string is shown in 120 characters, whole.
+    annotation = declare_outputs(with_outputs(n=simple(SIMPLE.INTEGER)), {"n": "object.status.text"})
+    with pytest.raises(OutputError) as raised:
+        read_outputs(annotation, bind({"status": {"text": "x" * length}}))
+    assert str(raised.value) == f"output n: object.status.text gave str {shown}, not an int"
+    assert len(shown) == min(length + 2, 120)
+
+
 SETTINGS = ConnectorSettings(
     custom_resource=CustomResourceSettings(allowed_kinds=(AllowedKind("batch", "v1", "Job", "jobs"),))
 )
