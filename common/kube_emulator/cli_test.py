@@ -8,7 +8,7 @@ from pathlib import Path
 import kubernetes.client  # type: ignore[import-untyped]
 import kubernetes.config  # type: ignore[import-untyped]
 
-from kube_emulator.conftest import CRD_FILE, GROUP, PLURAL, VERSION
+from kube_emulator.testing.parallel_jobs import CRD_FILE, GROUP, PLURAL, VERSION
 
 
 def test_python_m_kube_emulator_serves_until_terminated(tmp_path: Path):

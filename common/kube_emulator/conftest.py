@@ -1,15 +1,14 @@
+"""Fixtures of the emulator's tests: an emulator serving the ParallelJob CRD and clients of it."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import kubernetes.client  # type: ignore[import-untyped]
 import pytest
 
 from kube_emulator import KubeEmulator
-
-CRD_FILE = Path(__file__).parent / "testdata" / "paralleljobs-crd.yaml"
-GROUP, VERSION, PLURAL = "workloads.example.com", "v1alpha1", "paralleljobs"
+from kube_emulator.testing.parallel_jobs import CRD_FILE
 
 
 @pytest.fixture
@@ -37,12 +36,3 @@ def custom(client: kubernetes.client.ApiClient) -> kubernetes.client.CustomObjec
 @pytest.fixture
 def batch(client: kubernetes.client.ApiClient) -> kubernetes.client.BatchV1Api:
     return kubernetes.client.BatchV1Api(client)
-
-
-def parallel_job(name: str, workers: int = 1, **metadata: object) -> dict:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ParallelJob",
-        "metadata": {"name": name, **metadata},
-        "spec": {"workers": workers},
-    }

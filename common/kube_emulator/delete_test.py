@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from kube_emulator.conftest import GROUP, PLURAL, VERSION, parallel_job
+from kube_emulator.testing.parallel_jobs import GROUP, PLURAL, VERSION, parallel_job
 
 
 def _owned_by(owner: dict, name: str, kind: str = "ConfigMap") -> dict:

@@ -5,7 +5,7 @@ import json
 import pytest
 from kubernetes.client import ApiException  # type: ignore[import-untyped]
 
-from kube_emulator.conftest import GROUP, PLURAL, VERSION, parallel_job
+from kube_emulator.testing.parallel_jobs import GROUP, PLURAL, VERSION, parallel_job
 
 
 def test_injected_503_fails_n_times_and_changes_nothing(api, custom):

@@ -11,7 +11,7 @@ import kopf
 import pytest
 
 from kube_emulator import KubeEmulator, wait_until
-from kube_emulator.conftest import GROUP, PLURAL, VERSION, parallel_job
+from kube_emulator.testing.parallel_jobs import GROUP, PLURAL, VERSION, parallel_job
 
 
 @pytest.fixture

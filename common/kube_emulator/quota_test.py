@@ -6,7 +6,7 @@ import kubernetes.client  # type: ignore[import-untyped]
 import pytest
 from kubernetes.client import ApiException  # type: ignore[import-untyped]
 
-from kube_emulator.conftest import GROUP, PLURAL, VERSION, parallel_job
+from kube_emulator.testing.parallel_jobs import GROUP, PLURAL, VERSION, parallel_job
 
 COUNT = f"count/{PLURAL}.{GROUP}"
 

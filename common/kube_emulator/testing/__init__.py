@@ -1,0 +1,1 @@
+"""Helpers for the emulator's tests (not imported by the emulator itself)."""
