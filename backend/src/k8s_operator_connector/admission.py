@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from k8s_operator_connector.pod_security import check_object
+from k8s_operator_connector.pod_security import NestedTooDeep, check_object
 from k8s_operator_connector.settings import ConnectorSettings
 from k8s_operator_connector.task_context import TaskContext
 from k8s_operator_connector.task_policy import TaskPolicy, connector_namespace
@@ -41,10 +41,13 @@ class TaskAdmission:
 
     def object_refusal(self, manifest: Mapping[str, Any]) -> str | None:
         """The pod specs of the object about to be created: service accounts, then privileges."""
-        refusal = self.policy.object_refusal(manifest)
-        if refusal:
-            return refusal
-        violations = check_object(manifest, self.level)
+        try:
+            refusal = self.policy.object_refusal(manifest)
+            if refusal:
+                return refusal
+            violations = check_object(manifest, self.level)
+        except NestedTooDeep as error:
+            return str(error)
         if not violations:
             return None
         listed = "; ".join(str(violation) for violation in violations[:MAX_LISTED_VIOLATIONS])

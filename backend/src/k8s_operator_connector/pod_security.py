@@ -26,7 +26,8 @@ from typing import Any
 from k8s_operator_connector.settings_reader import SettingsError, SettingsReader
 
 LEVELS = ("privileged", "baseline", "restricted")
-_MAX_DEPTH = 32
+# Far deeper than any pod-holding object (a JobSet container's capabilities.add is 12 levels down).
+MAX_DEPTH = 64
 
 # check_capabilities_baseline.go: capabilities_allowed_1_0
 BASELINE_CAPABILITIES = frozenset(
@@ -99,13 +100,27 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+class NestedTooDeep(ValueError):
+    """The object nests mappings or lists deeper than the pod spec search goes. It is refused, not
+    admitted unchecked: a pod spec down there would escape the service account and privilege checks."""
+
+
 def find_pod_specs(manifest: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any], Mapping[str, Any]]]:
     """(path, pod metadata, pod spec) of every pod spec in the object: mappings with a
-    ``containers`` list, their metadata the ``metadata`` beside them (a PodTemplateSpec's)."""
+    ``containers`` list, their metadata the ``metadata`` beside them (a PodTemplateSpec's).
+
+    Raises:
+        NestedTooDeep: a non-empty mapping or list more than MAX_DEPTH levels below the object's root.
+    """
     found: list[tuple[str, Mapping[str, Any], Mapping[str, Any]]] = []
 
     def walk(value: Any, path: str, parent: Mapping[str, Any], depth: int) -> None:
-        if depth > _MAX_DEPTH:
+        if depth > MAX_DEPTH:
+            if isinstance(value, Mapping | list) and value:
+                raise NestedTooDeep(
+                    f"{path}: nested more than {MAX_DEPTH} levels deep; the connector looks for pod specs "
+                    "(to check their service accounts and privileges) only that deep, so it refuses the object"
+                )
             return
         if isinstance(value, Mapping):
             if isinstance(value.get("containers"), list):

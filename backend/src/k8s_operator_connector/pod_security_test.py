@@ -5,8 +5,16 @@ import copy
 
 import pytest
 
-from k8s_operator_connector.pod_security import check_object, find_pod_specs
-from k8s_operator_connector.settings import SettingsError, parse_settings
+from k8s_operator_connector.admission import TaskAdmission
+from k8s_operator_connector.pod_security import (
+    MAX_DEPTH,
+    NestedTooDeep,
+    PodSecuritySettings,
+    check_object,
+    find_pod_specs,
+)
+from k8s_operator_connector.settings import ConnectorSettings, SettingsError, parse_settings
+from k8s_operator_connector.task_policy import TaskPolicySettings
 
 # What the machinery builds for a task without a pod template: passes baseline.
 WORKER = {"name": "worker", "image": "ghcr.io/example/demo:1", "args": ["pyflyte-execute"]}
@@ -179,6 +187,43 @@ def test_every_pod_spec_in_any_object_is_found():
     ]
     assert [v.path for v in check_object(bare, "baseline")] == ["spec.hostPID"]
     assert len(find_pod_specs({"a": [{"containers": []}, {"b": {"containers": []}}]})) == 2
+
+
+def nested(levels: int, spec: dict) -> dict:
+    """An object whose pod spec sits ``levels`` mappings below ``spec``."""
+    for _ in range(levels):
+        spec = {"x": spec}
+    return {"apiVersion": "example.com/v1", "kind": "Thing", "spec": spec}
+
+
+# spec is 1 level down, the pod spec 1 + levels, and pod()'s deepest non-empty value (the args list) 3 below it.
+LEVELS_AT_THE_LIMIT = MAX_DEPTH - 4
+
+
+def test_an_object_64_levels_deep_is_checked_and_one_level_deeper_is_refused():
+    privileged = pod(hostPID=True, serviceAccountName="admin")
+    assert MAX_DEPTH == 64
+    assert [v.check for v in check_object(nested(LEVELS_AT_THE_LIMIT, privileged), "baseline")] == ["hostNamespaces"]
+    with pytest.raises(NestedTooDeep) as raised:
+        find_pod_specs(nested(LEVELS_AT_THE_LIMIT + 1, privileged))
+    assert str(raised.value) == (
+        "spec" + ".x" * (LEVELS_AT_THE_LIMIT + 1) + ".containers[0].args: nested more than 64 levels deep; the "
+        "connector looks for pod specs (to check their service accounts and privileges) only that deep, "
+        "so it refuses the object"
+    )
+    # Scalars and empty values that deep cannot hold a pod spec.
+    assert check_object(nested(MAX_DEPTH - 1, {"a": 1, "b": [], "c": {}}), "baseline") == []
+
+
+@pytest.mark.parametrize("level", ["privileged", "baseline", "restricted"])
+def test_admission_refuses_an_object_too_deep_to_check_at_every_level(level):
+    """Without the refusal, a pod spec below the limit escaped both checks: a privileged container
+    running as a service account outside taskPolicy.serviceAccounts was created."""
+    settings = ConnectorSettings(pod_security=PodSecuritySettings(level), task_policy=TaskPolicySettings())
+    admission = TaskAdmission(settings, own_namespace="flyte")
+    privileged = pod(serviceAccountName="admin", containers=[container(securityContext={"privileged": True})])
+    refusal = admission.object_refusal(nested(MAX_DEPTH + 10, privileged))
+    assert refusal is not None and refusal.startswith("spec" + ".x" * MAX_DEPTH + ": nested more than 64 levels deep")
 
 
 def test_malformed_values_do_not_crash_the_check():
