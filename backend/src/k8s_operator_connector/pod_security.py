@@ -302,5 +302,6 @@ def check_object(manifest: Mapping[str, Any], level: str) -> list[Violation]:
         metadata_path = f"{prefix}.metadata" if prefix else "metadata"
         for found in check_pod(path, metadata, spec, level):
             at = metadata_path + found.path[len("metadata") :] if found.path.startswith("metadata.") else found.path
-            violations.append(Violation(at, found.problem, found.check))
+            # A pod spec at the top of the object has the path "": its fields would start with ".".
+            violations.append(Violation(at.removeprefix("."), found.problem, found.check))
     return violations

@@ -163,6 +163,17 @@ def test_restricted_refuses_naming_the_field(changes, path, check):
     assert [(v.path, v.check) for v in violations if v.path == path] == [(path, check)], violations
 
 
+def test_containers_at_the_top_of_a_custom_resource_are_checked():
+    thing = {
+        "apiVersion": "example.com/v1",
+        "kind": "Thing",
+        "containers": [container(securityContext={"privileged": True})],
+    }
+    assert [str(v) for v in check_object(thing, "baseline")] == [
+        "containers[0].securityContext.privileged: must not be true (privileged)"
+    ]
+
+
 def test_restricted_exemptions():
     """Windows pods skip the Linux-only checks (1.25+); user-namespace pods may run as root (1.35+)."""
     windows = pod(os={"name": "windows"}, securityContext={"runAsNonRoot": True})
