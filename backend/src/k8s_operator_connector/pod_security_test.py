@@ -2,6 +2,7 @@
 (tag v0.36.2, commit 39b45cd167e1bd665aaeefc6e1acc1cc753259f2) define them."""
 
 import copy
+from typing import Any
 
 import pytest
 
@@ -92,6 +93,85 @@ def test_baseline_refuses_naming_the_field(spec, annotations, path, check):
     assert check_object(parallel_job(spec, annotations), "privileged") == []
 
 
+# What each refusal above tells the user, after the field path (the upstream check follows it).
+BASELINE_PROBLEMS = {
+    "privileged": "must not be true",
+    "privileged-init": "must not be true",
+    "privileged-ephemeral": "must not be true",
+    "hostNetwork": "must not be true",
+    "hostPID": "must not be true",
+    "hostIPC": "must not be true",
+    "hostPath": "hostPath volumes are forbidden",
+    "NET_RAW": "'NET_RAW' is not in the default set",
+    "SYS_ADMIN": "'SYS_ADMIN' is not in the default set",
+    "hostPort": "host ports are forbidden",
+    "procMount": "'Unmasked': only Default",
+    "seccomp-unconfined-pod": "'Unconfined': only RuntimeDefault or Localhost",
+    "seccomp-unconfined-container": "'Unconfined': only RuntimeDefault or Localhost",
+    "apparmor-unconfined": "'Unconfined': only RuntimeDefault or Localhost",
+    "apparmor-annotation": "AppArmor profile 'unconfined' is not allowed",
+    "selinux-type": "'spc_t' is not an allowed SELinux type",
+    "selinux-user": "must not be set",
+    "sysctl": "'kernel.msgmax' is not a safe sysctl",
+    "windows-hostProcess": "must not be true",
+    "probe-host": "must not be set",
+    "lifecycle-host": "must not be set",
+}
+
+
+@pytest.mark.parametrize(
+    ("case", "spec", "annotations", "path", "check"), BASELINE_FAILURES, ids=[c[0] for c in BASELINE_FAILURES]
+)
+def test_each_baseline_refusal_reads_path_problem_and_check(case, spec, annotations, path, check):
+    assert [str(v) for v in check_object(parallel_job(spec, annotations), "baseline")] == [
+        f"{path}: {BASELINE_PROBLEMS[case]} ({check})"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "handler"),
+    [
+        ("livenessProbe", {"httpGet": {"host": "h", "port": 80}}),
+        ("readinessProbe", {"tcpSocket": {"host": "h", "port": 80}}),
+        ("startupProbe", {"httpGet": {"host": "h", "port": 80}}),
+        ("lifecycle", {"postStart": {"httpGet": {"host": "h", "port": 80}}}),
+        ("lifecycle", {"preStop": {"httpGet": {"host": "h", "port": 80}}}),
+    ],
+)
+def test_every_probe_and_lifecycle_handler_is_checked_for_a_host(field, handler):
+    spec = pod(containers=[container(**{field: handler})])
+    [violation] = check_object(parallel_job(spec), "baseline")
+    hook = next(iter(handler)) if field == "lifecycle" else ""
+    action = next(iter(handler[hook] if hook else handler))
+    assert violation.path == f"{P}.containers[0].{field}{'.' + hook if hook else ''}.{action}.host"
+
+
+@pytest.mark.parametrize(
+    ("annotations", "refused"),
+    [
+        ({"container.apparmor.security.beta.kubernetes.io/worker": ""}, False),
+        ({"container.apparmor.security.beta.kubernetes.io/worker": "runtime/default"}, False),
+        ({"container.apparmor.security.beta.kubernetes.io/worker": "localhost/my-profile"}, False),
+        ({"container.apparmor.security.beta.kubernetes.io/worker": "Runtime/Default"}, True),
+        ({"container.apparmor.security.beta.kubernetes.io/worker": "localhost"}, True),
+        ({"example.com/profile": "unconfined"}, False),  # not an AppArmor annotation
+    ],
+)
+def test_apparmor_annotations_admit_runtime_default_and_localhost_profiles(annotations, refused):
+    """check_appArmorProfile.go: the annotation's value is "", runtime/default or localhost/<profile>."""
+    violations = check_object(parallel_job(pod(), annotations), "baseline")
+    assert [v.check for v in violations] == (["appArmorProfile"] if refused else [])
+
+
+def test_a_selinux_role_is_refused_and_procmount_default_is_admitted():
+    role = pod(securityContext={"seLinuxOptions": {"role": "system_r"}})
+    assert [str(v) for v in check_object(parallel_job(role), "baseline")] == [
+        f"{P}.securityContext.seLinuxOptions.role: must not be set (seLinuxOptions)"
+    ]
+    default = pod(containers=[container(securityContext={"procMount": "Default"})])
+    assert check_object(parallel_job(default), "baseline") == []
+
+
 BASELINE_PASSES = [
     ("the machinery's worker", pod()),
     ("default capabilities", pod(containers=[container(securityContext={"capabilities": {"add": ["CHOWN", "KILL"]}})])),
@@ -163,6 +243,47 @@ def test_restricted_refuses_naming_the_field(changes, path, check):
     assert [(v.path, v.check) for v in violations if v.path == path] == [(path, check)], violations
 
 
+ALLOWED_VOLUMES = "configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected, secret"
+
+
+@pytest.mark.parametrize(
+    ("changes", "refusal"),
+    [
+        ({"volumes": [{"name": "n", "nfs": {"server": "s", "path": "/"}}]},
+         f"{P}.volumes[0].nfs: volume type not allowed (allowed: {ALLOWED_VOLUMES}) (restrictedVolumes)"),
+        ({"volumes": [{"name": "v"}]},
+         f"{P}.volumes[0].unknown: volume type not allowed (allowed: {ALLOWED_VOLUMES}) (restrictedVolumes)"),
+        ({"containers__0__securityContext__allowPrivilegeEscalation": True},
+         f"{P}.containers[0].securityContext.allowPrivilegeEscalation: must be false (allowPrivilegeEscalation)"),
+        ({"securityContext__runAsNonRoot": False, "containers__0__securityContext__runAsNonRoot": True},
+         f"{P}.securityContext.runAsNonRoot: must not be false (runAsNonRoot)"),
+        ({"securityContext__runAsUser": 0}, f"{P}.securityContext.runAsUser: must not be 0 (runAsUser)"),
+        ({"containers__0__securityContext__runAsUser": 0},
+         f"{P}.containers[0].securityContext.runAsUser: must not be 0 (runAsUser)"),
+        ({"containers__0__securityContext__runAsNonRoot": False},
+         f"{P}.containers[0].securityContext.runAsNonRoot: must be true (here or for the pod) (runAsNonRoot)"),
+        ({"securityContext__seccompProfile": None},
+         f"{P}.containers[0].securityContext.seccompProfile.type: must be RuntimeDefault or Localhost "
+         "(here or for the pod) (seccompProfile_restricted)"),
+        ({"containers__0__securityContext__capabilities": {"drop": ["NET_RAW"]}},
+         f'{P}.containers[0].securityContext.capabilities.drop: must include "ALL" (capabilities_restricted)'),
+        ({"containers__0__securityContext__capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}},
+         f"{P}.containers[0].securityContext.capabilities.add[0]: 'CHOWN': only NET_BIND_SERVICE may be added "
+         "(capabilities_restricted)"),
+    ],
+)  # fmt: skip
+def test_each_restricted_refusal_reads_path_problem_and_check(changes, refusal):
+    spec = restricted_with(**changes)
+    if spec["securityContext"].get("seccompProfile", "") is None:
+        del spec["securityContext"]["seccompProfile"]
+    assert [str(v) for v in check_object(parallel_job(spec), "restricted")] == [refusal]
+
+
+@pytest.mark.parametrize("source", ALLOWED_VOLUMES.split(", "))
+def test_restricted_admits_each_allowed_volume_source(source):
+    assert check_object(parallel_job(restricted_with(volumes=[{"name": "v", source: {}}])), "restricted") == []
+
+
 def test_containers_at_the_top_of_a_custom_resource_are_checked():
     thing = {
         "apiVersion": "example.com/v1",
@@ -171,6 +292,39 @@ def test_containers_at_the_top_of_a_custom_resource_are_checked():
     }
     assert [str(v) for v in check_object(thing, "baseline")] == [
         "containers[0].securityContext.privileged: must not be true (privileged)"
+    ]
+
+
+def test_restricted_settings_may_come_from_the_container_instead_of_the_pod():
+    container_level = restricted_with(
+        securityContext={},
+        containers__0__securityContext={
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+            "seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"},
+        },
+    )
+    assert check_object(parallel_job(container_level), "restricted") == []
+
+
+def test_user_namespace_pods_may_set_run_as_user_0():
+    """check_runAsUser.go: relaxed for pods with hostUsers: false (user namespaces)."""
+    root = restricted_with(hostUsers=False, securityContext__runAsUser=0, containers__0__securityContext__runAsUser=0)
+    assert check_object(parallel_job(root), "restricted") == []
+
+
+def test_annotations_are_reported_at_the_metadata_beside_the_pod_spec():
+    annotations = {"container.apparmor.security.beta.kubernetes.io/worker": "unconfined"}
+    bare = {"kind": "Pod", "metadata": {"annotations": annotations}, "spec": pod()}
+    cron = {
+        "kind": "CronJob",
+        "spec": {"jobTemplate": {"spec": {"template": {"metadata": {"annotations": annotations}, "spec": pod()}}}},
+    }
+    key = "container.apparmor.security.beta.kubernetes.io/worker"
+    assert [v.path for v in check_object(bare, "baseline")] == [f"metadata.annotations[{key}]"]
+    assert [v.path for v in check_object(cron, "baseline")] == [
+        f"spec.jobTemplate.spec.template.metadata.annotations[{key}]"
     ]
 
 
@@ -222,6 +376,15 @@ def test_an_object_64_levels_deep_is_checked_and_one_level_deeper_is_refused():
         "connector looks for pod specs (to check their service accounts and privileges) only that deep, "
         "so it refuses the object"
     )
+    # Lists count as levels too.
+    in_lists: Any = privileged
+    for _ in range(LEVELS_AT_THE_LIMIT):
+        in_lists = [in_lists]
+    assert [v.path for v in check_object({"spec": in_lists}, "baseline")] == [
+        "spec" + "[0]" * LEVELS_AT_THE_LIMIT + ".hostPID"
+    ]
+    with pytest.raises(NestedTooDeep):
+        find_pod_specs({"spec": [in_lists]})
     # Scalars and empty values that deep cannot hold a pod spec.
     assert check_object(nested(MAX_DEPTH - 1, {"a": 1, "b": [], "c": {}}), "baseline") == []
 
