@@ -14,8 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from embedded_cluster_tool import my_workflows
 
+from flyte_operator_demo import local
 from flyte_operator_demo.workflows import FAILURE_MESSAGE, WORKERS, expected_sum_of_squares
 from kube_emulator import wait_for_output
 
@@ -114,11 +116,14 @@ def test_a_workflow_the_file_does_not_have_fails_with_pyflytes_message(tmp_path:
     assert "no_such_wf" in completed.stdout.split("=== pyflyte", 1)[1]
 
 
-def test_a_missing_workflow_file_or_name_is_refused_by_name(tmp_path: Path) -> None:
-    missing = run_demo(str(tmp_path / "nowhere.py"), "wf")
-    assert missing.returncode == 2
-    assert f"WORKFLOW_FILE {tmp_path / 'nowhere.py'}: no such file" in missing.stderr
+def test_a_missing_workflow_file_or_name_is_refused_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Refused while parsing the arguments, before any cluster starts: called in this process.
+    with pytest.raises(SystemExit) as missing:
+        local.main([str(tmp_path / "nowhere.py"), "wf"])
+    assert missing.value.code == 2
+    assert f"WORKFLOW_FILE {tmp_path / 'nowhere.py'}: no such file" in capsys.readouterr().err
     (tmp_path / "wf.py").write_text("")
-    unnamed = run_demo(str(tmp_path / "wf.py"))
-    assert unnamed.returncode == 2
-    assert "WORKFLOW_NAME: which workflow of " in unnamed.stderr
+    with pytest.raises(SystemExit) as unnamed:
+        local.main([str(tmp_path / "wf.py")])
+    assert unnamed.value.code == 2
+    assert "WORKFLOW_NAME: which workflow of " in capsys.readouterr().err
