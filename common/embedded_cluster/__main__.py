@@ -113,9 +113,9 @@ def print_ready(
 def serve(options: argparse.Namespace, work_dir: Path) -> None:
     code_dirs = [str(directory.resolve()) for directory in options.workflows_dir] or [os.getcwd()]
     # Worker pods are processes of this interpreter that import the workflows like pyflyte did.
-    prepare_worker_environment(os.environ, work_dir / "bin", code_dirs)
+    zygote = prepare_worker_environment(os.environ, work_dir / "bin", code_dirs)
     started = time.monotonic()
-    with EmbeddedCluster(options.crd or find_crd(), work_dir) as cluster:
+    with EmbeddedCluster(options.crd or find_crd(), work_dir, zygote) as cluster:
         config = write_connector_config(work_dir / "connector.yaml", cluster.kubeconfig, options.namespace)
         connector = ConnectorServer(config, work_dir / "connector.log")
         try:

@@ -5,7 +5,9 @@
 * the example operator, ``python -m parallel_job_operator --all-namespaces``, as a child
   process in its own session (Ctrl-C reaches only this process, which stops it last);
 * the local kubelet (``kube_emulator.kubelet``), a thread that runs each Job's container
-  command as a local process, with this process's environment.
+  command as a local process, with this process's environment; given the ``ZygoteSettings``
+  from ``prepare_worker_environment``, it forks ``python -m``/``-c`` pods from one interpreter
+  that imported flytekit once.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from types import TracebackType
 
 from embedded_cluster.operator_process import OperatorProcess
 from kube_emulator import KubeEmulator
-from kube_emulator.kubelet import Kubelet
+from kube_emulator.kubelet import Kubelet, ZygoteSettings
 
 
 class EmbeddedCluster:
     """The emulator, the operator and the kubelet, started in that order and stopped in reverse."""
 
-    def __init__(self, crd: Path, work_dir: Path) -> None:
+    def __init__(self, crd: Path, work_dir: Path, zygote: ZygoteSettings | None = None) -> None:
         self.work_dir = work_dir
+        self.zygote = zygote
         self.emulator = KubeEmulator(crds=[crd])
         self.kubeconfig = work_dir / "kubeconfig"
         self.operator = OperatorProcess(self.kubeconfig, work_dir / "operator.log")
@@ -39,7 +42,7 @@ class EmbeddedCluster:
         self.operator.start()
         self.startup_seconds["operator"] = time.monotonic() - started
         started = time.monotonic()
-        self.kubelet = Kubelet(self.emulator.api_client()).start()
+        self.kubelet = Kubelet(self.emulator.api_client(), zygote=self.zygote).start()
         self.startup_seconds["kubelet"] = time.monotonic() - started
         return self
 

@@ -13,8 +13,12 @@ import sys
 from collections.abc import Iterable, MutableMapping
 from pathlib import Path
 
+from kube_emulator.kubelet import ZygoteSettings
+
 #: flytekit's switch for rich (boxed, wrapped) tracebacks and log lines.
 PLAIN_LOGS_ENV = "FLYTE_SDK_RICH_TRACEBACKS"
+#: The names the shim answers to: the ones the kubelet's zygote forks for.
+PYTHON_NAMES = ("python", "python3")
 
 
 def write_python_shim(directory: Path, interpreter: str = sys.executable) -> Path:
@@ -26,7 +30,7 @@ def write_python_shim(directory: Path, interpreter: str = sys.executable) -> Pat
     passes them on, as a container runtime does.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    for name in ("python", "python3"):
+    for name in PYTHON_NAMES:
         shim = directory / name
         shim.write_text(f'#!/bin/bash\nexec {shlex.quote(interpreter)} "$@"\n', encoding="utf-8")
         shim.chmod(0o755)
@@ -45,12 +49,22 @@ def import_path(extra: Iterable[str] = ()) -> str:
 
 def prepare_worker_environment(
     environ: MutableMapping[str, str], shim_directory: Path, extra_import_paths: Iterable[str] = ()
-) -> None:
-    """Puts the ``python`` shim first on ``PATH`` and this process's imports on ``PYTHONPATH``."""
+) -> ZygoteSettings:
+    """Puts the ``python`` shim first on ``PATH`` and this process's imports on ``PYTHONPATH``.
+
+    Returns the kubelet's zygote settings for that shim: pods whose command is ``python -m ...``
+    or ``python -c ...`` (found in ``shim_directory``) are forked from one interpreter that has
+    imported flytekit already, instead of each paying for the import."""
     write_python_shim(shim_directory)
     environ[PLAIN_LOGS_ENV] = "0"  # plain-text tracebacks: pod logs are read back as text
     environ["PATH"] = os.pathsep.join([str(shim_directory), environ.get("PATH", "")])
     environ["PYTHONPATH"] = import_path(extra_import_paths)
+    return ZygoteSettings(
+        interpreter=sys.executable,
+        commands=frozenset(PYTHON_NAMES),
+        command_directory=str(shim_directory),
+        import_path=tuple(environ["PYTHONPATH"].split(os.pathsep)),
+    )
 
 
 def module_root(workflow_file: Path) -> Path:

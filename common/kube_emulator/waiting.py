@@ -34,3 +34,12 @@ def wait_for_output(process: subprocess.Popen[Any], log_path: Path, text: str, t
         assert time.monotonic() < deadline, log
         time.sleep(0.5)
     return log
+
+
+def process_gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (it no longer exists, or is a zombie nobody reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True

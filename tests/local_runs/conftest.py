@@ -25,8 +25,8 @@ CONNECTOR_CONFIG_ENV = "K8S_OPERATOR_CONNECTOR_CONFIG"
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[EmbeddedCluster]:
     work_dir = Path(tempfile.mkdtemp(prefix="local-runs-"))
-    prepare_worker_environment(os.environ, work_dir / "bin")
-    with EmbeddedCluster(find_crd(), work_dir) as running:
+    zygote = prepare_worker_environment(os.environ, work_dir / "bin")
+    with EmbeddedCluster(find_crd(), work_dir, zygote) as running:
         os.environ[CONNECTOR_CONFIG_ENV] = str(write_connector_config(work_dir / "connector.yaml", running.kubeconfig))
         import k8s_operator_connector.flytekit_entry_point  # noqa: F401 - registers the connectors with flytekit
 

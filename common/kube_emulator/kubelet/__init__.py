@@ -2,5 +2,6 @@
 
 from kube_emulator.kubelet.kubelet import Kubelet
 from kube_emulator.kubelet.outcomes import OutcomePolicy, PodOutcome
+from kube_emulator.kubelet.zygote import ZygoteSettings
 
-__all__ = ["Kubelet", "OutcomePolicy", "PodOutcome"]
+__all__ = ["Kubelet", "OutcomePolicy", "PodOutcome", "ZygoteSettings"]

@@ -15,6 +15,7 @@ import kubernetes.config  # type: ignore[import-untyped]
 from kube_emulator.kubelet.api import ClusterApi
 from kube_emulator.kubelet.job_worker import JobWorker
 from kube_emulator.kubelet.outcomes import ContainerRunner, OutcomePolicy, ProcessRunner, SimulatedRunner
+from kube_emulator.kubelet.zygote import Zygote, ZygoteSettings
 
 _WATCH_SECONDS = 5  # how long one watch request lasts: bounds how long stop() waits
 
@@ -27,7 +28,8 @@ def _is_finished(job: dict[str, Any]) -> bool:
 class Kubelet:
     """A Job controller and kubelet in one, for a KubeEmulator (or any API server).
 
-    Pass `policy` to simulate containers instead of running processes.
+    Pass `policy` to simulate containers instead of running processes, or `zygote` to fork the
+    `python -m`/`-c` pods it names from one pre-imported interpreter (see `kubelet/zygote.py`).
     """
 
     def __init__(
@@ -36,12 +38,16 @@ class Kubelet:
         *,
         kubeconfig: str | Path | None = None,
         policy: OutcomePolicy | None = None,
+        zygote: ZygoteSettings | None = None,
     ) -> None:
         if api_client is None:
             api_client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None)
         self.cluster = ClusterApi(api_client)
+        self.zygote = Zygote(zygote) if zygote is not None and policy is None else None
         self.runner: ContainerRunner = (
-            SimulatedRunner(policy) if policy is not None else ProcessRunner(self.cluster.read_secret_value)
+            SimulatedRunner(policy)
+            if policy is not None
+            else ProcessRunner(self.cluster.read_secret_value, self.zygote)
         )
         self._workers: dict[str, JobWorker] = {}
         self._stopping = threading.Event()
@@ -52,6 +58,8 @@ class Kubelet:
 
     def start(self) -> Kubelet:
         self._stopping.clear()
+        if self.zygote is not None:
+            self.zygote.start()  # it imports the preload while the watch starts
         self._thread = threading.Thread(target=self._watch_forever, name="kube-emulator-kubelet", daemon=True)
         self._thread.start()
         if not self._ready.wait(60):
@@ -72,6 +80,8 @@ class Kubelet:
         if self._thread is not None:
             self._thread.join(_WATCH_SECONDS * 3)
             self._thread = None
+        if self.zygote is not None:
+            self.zygote.stop()
 
     def __enter__(self) -> Kubelet:
         return self.start()

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 from collections.abc import Iterator
 
 import pytest
 
 from kube_emulator import KubeEmulator, wait_until
-from kube_emulator.kubelet import Kubelet, PodOutcome
+from kube_emulator.kubelet import Kubelet, PodOutcome, ZygoteSettings
+from kube_emulator.waiting import process_gone
 
 
 @pytest.fixture
@@ -114,14 +117,7 @@ def test_deleting_the_job_kills_the_process_and_deletes_pods(api, kubelet, tmp_p
     api.delete("jobs", "long")
     wait_until(lambda: not _pods(api, "long"), what="the pods to be deleted")
 
-    def process_gone() -> bool:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                return stat.read().split()[2] == "Z"
-        except FileNotFoundError:
-            return True
-
-    wait_until(process_gone, what="the process to be killed")
+    wait_until(lambda: process_gone(pid), what="the process to be killed")
 
 
 def test_process_free_mode_uses_the_policy(api):
@@ -212,3 +208,79 @@ def test_process_free_mode_writes_the_policys_termination_message(api):
         api.create(_job("sim-message", "unused"))
         assert wait_until(lambda: _condition(api, "sim-message"), what="the job") == "Failed/BackoffLimitExceeded"
     assert _terminated(api, "sim-message")["message"] == "TypeError: nope"
+
+
+# With a zygote: `python -c` pods (the shim's name) are forked from it, everything else is a
+# subprocess; what the pod's status, log and termination message say is the same either way.
+@pytest.fixture
+def shim(tmp_path) -> str:
+    for name in ("python", "python3"):
+        (tmp_path / name).write_text(f'#!/bin/bash\nexec {shlex.quote(sys.executable)} "$@"\n')
+        (tmp_path / name).chmod(0o755)
+    return str(tmp_path)
+
+
+@pytest.fixture
+def zygote_kubelet(api: KubeEmulator, shim: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Kubelet]:
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+    settings = ZygoteSettings(sys.executable, frozenset({"python", "python3"}), shim, preload=())
+    with Kubelet(api.api_client(), zygote=settings) as running:
+        yield running
+
+
+def _through_shim(code: str) -> dict:
+    return {"command": ["python", "-c"], "args": [code]}
+
+
+def test_a_python_pod_is_forked_from_the_zygote(api, zygote_kubelet):
+    code = "import os; print(os.environ['GREETING'], os.environ['POD_NAME'], os.getppid())"
+    api.create(_job("forked", code, container=_through_shim(code)))
+    api.create(_job("spawned", "", container={"command": ["sh", "-c", 'echo "$GREETING $POD_NAME $PPID"']}))
+    assert wait_until(lambda: _condition(api, "forked"), what="the job") == "Complete/CompletionsReached"
+    assert wait_until(lambda: _condition(api, "spawned"), what="the job") == "Complete/CompletionsReached"
+    assert zygote_kubelet.zygote is not None and zygote_kubelet.zygote.process is not None
+    for name, parent in (("forked", zygote_kubelet.zygote.process.pid), ("spawned", os.getpid())):
+        [pod] = _pods(api, name)
+        log = api.pod_log(pod["metadata"]["name"], "default")
+        assert log == f"hello {pod['metadata']['name']} {parent}\n"
+    assert zygote_kubelet.zygote.forked == 1
+
+
+def test_a_forked_pods_exit_code_and_termination_message(api, zygote_kubelet):
+    code = _WRITE_MESSAGE.format(text="'KeyError: 1'", code=3)
+    api.create(_job("says-forked", code, container=_through_shim(code)))
+    assert wait_until(lambda: _condition(api, "says-forked"), what="the job") == "Failed/BackoffLimitExceeded"
+    terminated = _terminated(api, "says-forked")
+    assert terminated["exitCode"] == 3 and terminated["message"] == "KeyError: 1"
+    code = "raise ValueError('boom')"
+    fallback = {**_through_shim(code), "terminationMessagePolicy": "FallbackToLogsOnError"}
+    api.create(_job("raises-forked", code, container=fallback))
+    assert wait_until(lambda: _condition(api, "raises-forked"), what="the job") == "Failed/BackoffLimitExceeded"
+    terminated = _terminated(api, "raises-forked")
+    assert terminated["exitCode"] == 1 and terminated["message"].endswith("ValueError: boom\n")
+    assert zygote_kubelet.zygote is not None and zygote_kubelet.zygote.forked == 2
+
+
+def test_a_forked_pod_is_killed_at_its_deadline_and_on_deletion(api, zygote_kubelet, tmp_path):
+    sleeper = "import time; time.sleep(600)"
+    api.create(_job("slow-forked", sleeper, container=_through_shim(sleeper), activeDeadlineSeconds=1))
+    assert wait_until(lambda: _condition(api, "slow-forked"), what="the deadline") == "Failed/DeadlineExceeded"
+    marker = tmp_path / "pid"
+    code = f"import os, time; open({str(marker)!r}, 'w').write(str(os.getpid())); time.sleep(600)"
+    api.create(_job("long-forked", code, container=_through_shim(code)))
+    wait_until(lambda: marker.exists() and marker.read_text(), what="the process to start")
+    api.delete("jobs", "long-forked")
+    wait_until(lambda: not _pods(api, "long-forked"), what="the pods to be deleted")
+    wait_until(lambda: process_gone(int(marker.read_text())), what="the process to be killed")
+    assert zygote_kubelet.zygote is not None and zygote_kubelet.zygote.forked == 2
+
+
+def test_after_the_zygote_dies_pods_run_as_subprocesses(api, zygote_kubelet):
+    assert zygote_kubelet.zygote is not None and zygote_kubelet.zygote.process is not None
+    zygote_kubelet.zygote.process.kill()
+    wait_until(lambda: zygote_kubelet.zygote.failure is not None, what="the kubelet to notice")
+    code = "import os; print(os.getppid())"
+    api.create(_job("after", code, container=_through_shim(code)))
+    assert wait_until(lambda: _condition(api, "after"), what="the job") == "Complete/CompletionsReached"
+    [pod] = _pods(api, "after")
+    assert api.pod_log(pod["metadata"]["name"], "default") == f"{os.getpid()}\n"

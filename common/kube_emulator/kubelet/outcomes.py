@@ -10,9 +10,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, Protocol
 
 from kube_emulator.kubelet import secret_webhook, termination
+from kube_emulator.kubelet.zygote import Zygote
 
 
 @dataclass(frozen=True)
@@ -129,13 +130,16 @@ def unmountable_secret_volumes(pod: dict[str, Any], container: dict[str, Any]) -
 
 
 class ProcessRunner(ContainerRunner):
-    """`command` + `args` of the first container as a local subprocess; the image is ignored.
+    """`command` + `args` of the first container as a local process; the image is ignored.
 
     ``read_secret`` resolves ``secretKeyRef`` variables (e.g. those Flyte's secret webhook adds).
+    With a ``zygote``, the `python -m`/`-c` commands it is configured for are forked from it;
+    everything else is a subprocess.
     """
 
-    def __init__(self, read_secret: SecretReader | None = None) -> None:
+    def __init__(self, read_secret: SecretReader | None = None, zygote: Zygote | None = None) -> None:
         self.read_secret = read_secret
+        self.zygote = zygote
 
     def run(
         self,
@@ -171,8 +175,8 @@ class ProcessRunner(ContainerRunner):
         message = termination.termination_message(container, written, finished.exit_code, finished.log)
         return Finished(finished.exit_code, finished.log, message)
 
-    @staticmethod
     def _run_process(
+        self,
         argv: list[str],
         container: dict[str, Any],
         environment: dict[str, str],
@@ -180,44 +184,82 @@ class ProcessRunner(ContainerRunner):
         timeout: float | None,
         on_log: Callable[[str], None],
     ) -> Finished:
-        chunks: list[str] = []
-        try:
-            process = subprocess.Popen(
-                argv,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=environment,
-                cwd=container.get("workingDir") or None,
-                start_new_session=True,
-            )
-        except OSError as error:
-            message = f"kube-emulator kubelet: cannot start {argv[0]!r}: {error}\n"
-            on_log(message)
-            return Finished(127, message)
+        cwd = container.get("workingDir") or None
+        process: RunningProcess | None = None
+        output: IO[bytes]
+        if self.zygote is not None:
+            read, write = os.pipe()
+            try:
+                process = self.zygote.spawn(argv, environment, cwd, write)
+            finally:
+                os.close(write)
+            if process is None:
+                os.close(read)
+            else:
+                output = os.fdopen(read, "rb")
+        if process is None:
+            try:
+                popen = subprocess.Popen(
+                    argv,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=environment,
+                    cwd=cwd,
+                    start_new_session=True,
+                )
+            except OSError as error:
+                message = f"kube-emulator kubelet: cannot start {argv[0]!r}: {error}\n"
+                on_log(message)
+                return Finished(127, message)
+            assert popen.stdout is not None
+            process, output = popen, popen.stdout
+        return _supervise(process, output, stop, timeout, on_log)
 
-        def pump() -> None:
-            assert process.stdout is not None
-            for line in iter(process.stdout.readline, b""):
+
+class RunningProcess(Protocol):
+    """A started container process: a ``subprocess.Popen`` or a zygote's ``ForkedChild``."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int | None: ...
+
+
+def _supervise(
+    process: RunningProcess,
+    output: IO[bytes],
+    stop: threading.Event,
+    timeout: float | None,
+    on_log: Callable[[str], None],
+) -> Finished:
+    """Streams ``output`` to ``on_log`` until the process ends; kills its session on ``stop`` or
+    at the deadline (then the exit code is None)."""
+    chunks: list[str] = []
+
+    def pump() -> None:
+        with output:
+            for line in iter(output.readline, b""):
                 text = line.decode(errors="replace")
                 chunks.append(text)
                 on_log(text)
 
-        reader = threading.Thread(target=pump, daemon=True)
-        reader.start()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        killed = False
-        while process.poll() is None:
-            if stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
-                _kill(process)
-                killed = True
-                break
-            stop.wait(0.05)
-        process.wait()
-        reader.join(10)
-        return Finished(None if killed else process.returncode, "".join(chunks))
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    killed = False
+    while process.poll() is None:
+        if stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
+            _kill(process.pid)
+            killed = True
+            break
+        stop.wait(0.05)
+    returncode = process.wait()
+    reader.join(10)
+    return Finished(None if killed else returncode, "".join(chunks))
 
 
-def _kill(process: subprocess.Popen[bytes]) -> None:
+def _kill(session: int) -> None:
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, 9)
+        os.killpg(session, 9)

@@ -112,6 +112,9 @@ class Zygote:
 
     def start(self) -> Zygote:
         """Starts the zygote process; it imports the preload in the background."""
+        self.failure = None
+        self._stopped = False
+        self._ready.clear()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
         try:

@@ -16,6 +16,7 @@ import pytest
 
 from kube_emulator import wait_until
 from kube_emulator.kubelet.zygote import ForkedChild, Zygote, ZygoteSettings
+from kube_emulator.waiting import process_gone
 
 _KUBELET_ONLY = "ZYGOTE_TEST_KUBELET_ONLY"
 
@@ -216,14 +217,6 @@ def test_output_streams_while_the_child_runs(zygote, shim, tmp_path):
         assert _read_all(read) == "" and child.wait(60) == -9
 
 
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
-
-
 def test_killpg_kills_the_childs_own_children(zygote, shim, tmp_path):
     code = "import subprocess, time; print(subprocess.Popen(['sleep', '600']).pid, flush=True); time.sleep(600)"
     child, read = _started(zygote, shim, tmp_path, code)
@@ -232,7 +225,7 @@ def test_killpg_kills_the_childs_own_children(zygote, shim, tmp_path):
     os.killpg(child.pid, signal.SIGKILL)
     assert child.wait(60) == -9
     _read_all(read)
-    wait_until(lambda: _gone(grandchild), what="the grandchild to die")
+    wait_until(lambda: process_gone(grandchild), what="the grandchild to die")
 
 
 @pytest.mark.parametrize(

@@ -96,13 +96,13 @@ def kubernetes_target(options: argparse.Namespace, work_dir: Path) -> Iterator[t
     # Child interpreters (pyflyte, the operator, local workers) import what this one imports,
     # and the user's workflow module from where pyflyte imports it.
     code_dirs = [str(module_root(options.workflow_file))] if options.workflow_file else []
-    prepare_worker_environment(os.environ, work_dir / "bin", code_dirs)
+    zygote = prepare_worker_environment(os.environ, work_dir / "bin", code_dirs)
     if kubeconfig and not options.emulator:
         _say(f"KUBECONFIG is set: running against that cluster ({kubeconfig}); the bundle must be installed there")
         yield (Path(kubeconfig.split(os.pathsep)[0]), "your cluster")
         return
     started = time.monotonic()
-    with EmbeddedCluster(find_crd(), work_dir) as cluster:
+    with EmbeddedCluster(find_crd(), work_dir, zygote) as cluster:
         timings = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in cluster.startup_seconds.items())
         _say(f"local cluster up in {time.monotonic() - started:.1f}s ({timings})")
         _say(f"  API emulator at {cluster.emulator.url}, operator log {cluster.operator.log_path},")
