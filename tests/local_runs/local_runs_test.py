@@ -38,11 +38,22 @@ def _nothing_left(cluster: EmbeddedCluster) -> None:
     wait_until(lambda: not objects_left(cluster.emulator), timeout=120, interval=0.5, what="the run's objects to go")
 
 
-def test_a_key_error_in_worker_2_names_the_exception_the_worker_and_its_pod(cluster: EmbeddedCluster) -> None:
+def test_a_key_error_in_worker_2_is_named_with_its_pod_and_the_progress_is_printed_as_lines(
+    cluster: EmbeddedCluster, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # One failing run, two views of it: the error flytekit raises, and the lines printed meanwhile.
     message = _failure(ds_tasks.shard_loader, n=3)
     assert "Failed to run the task local_runs.ds_tasks.shard_loader with error: BackoffLimitExceeded:" in message
     assert re.search(rf"worker 2 \(pod {POD.format(index=2)}, Job local-[0-9a-f]+-w2\) failed", message), message
     assert "KeyError: 'shard-2'" in message
+    printed = capfd.readouterr().err
+    name = "local_runs.ds_tasks.shard_loader"
+    assert f"[{name}] RUNNING " in printed or f"[{name}] INITIALIZING " in printed, printed
+    assert re.search(
+        rf"\[{name}\] log link kubectl logs \(worker 2\): kubectl logs -n flytesnacks-development ", printed
+    )
+    assert f"[{name}] RETRYABLE_FAILED BackoffLimitExceeded: worker 2 (pod " in printed
+    assert re.search(rf"\[{name}\] deleted ParallelJob flytesnacks-development/local-[0-9a-f]+ \(keep it: ", printed)
     _nothing_left(cluster)
 
 
@@ -95,20 +106,6 @@ def test_a_downstream_task_consumes_outputs_read_from_the_object(cluster: Embedd
     year = datetime.datetime.now(datetime.timezone.utc).year
     assert ds_tasks.count_then_describe() in (f"1 pod(s) succeeded, finished in {y}" for y in (year, year + 1))
     _nothing_left(cluster)
-
-
-def test_progress_and_log_links_are_printed_as_lines(
-    cluster: EmbeddedCluster, capfd: pytest.CaptureFixture[str]
-) -> None:
-    _failure(ds_tasks.shard_loader, n=3)
-    printed = capfd.readouterr().err
-    name = "local_runs.ds_tasks.shard_loader"
-    assert f"[{name}] RUNNING " in printed or f"[{name}] INITIALIZING " in printed, printed
-    assert re.search(
-        rf"\[{name}\] log link kubectl logs \(worker 2\): kubectl logs -n flytesnacks-development ", printed
-    )
-    assert f"[{name}] RETRYABLE_FAILED BackoffLimitExceeded: worker 2 (pod " in printed
-    assert re.search(rf"\[{name}\] deleted ParallelJob flytesnacks-development/local-[0-9a-f]+ \(keep it: ", printed)
 
 
 def test_keep_objects_keeps_them(cluster: EmbeddedCluster, monkeypatch: pytest.MonkeyPatch) -> None:
