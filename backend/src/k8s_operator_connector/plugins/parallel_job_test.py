@@ -276,3 +276,51 @@ def test_any_worker_is_refused_for_tasks_with_outputs():
     template._interface = interface.TypedInterface({}, {"o0": interface.Variable(integer, "")})
     with pytest.raises(InvalidTaskError, match="ANY_WORKER needs a task without outputs"):
         plugin.build_object(make_request(template))
+
+
+def test_the_object_is_a_parallel_job_of_the_operators_api_version():
+    manifest = build(custom={"workers": 1}).manifest
+    assert (manifest["apiVersion"], manifest["kind"]) == ("workloads.example.com/v1alpha1", "ParallelJob")
+
+
+def test_the_counts_are_shown_as_custom_info_and_workers_without_a_pod_have_an_empty_name():
+    status = {
+        "phase": "Running",
+        "workerCounts": {"running": 1, "pending": 1, "succeeded": 1, "failed": 1},
+        "workers": [{"index": 2, "pod": "p2"}, {"index": 0, "restarts": 1}, {"index": 1, "pod": "p1"}],
+    }
+    observed = observe(status, workers=4)
+    assert dict(observed.info) == {"workers": 4, "running": 1, "pending": 1, "succeeded": 1, "failed": 1}
+    assert observed.pods == ("", "p1", "p2")
+
+
+def test_an_empty_worker_phase_counts_as_not_started_and_five_are_listed_without_an_ellipsis():
+    workers = [{"index": index, "phase": ""} for index in range(5)]
+    observed = observe({"phase": "Running", "workers": workers}, workers=5)
+    assert (observed.phase, observed.message) == (
+        TaskExecution.INITIALIZING,
+        "0/5 workers running; no pod yet for 0, 1, 2, 3, 4",
+    )
+
+
+@pytest.mark.parametrize(
+    "spec", [{"template": {"spec": {"containers": []}}}, {"template": {"spec": {"containers": [{}]}}}]
+)
+def test_no_primary_container_name_is_read_as_empty(spec):
+    assert plugin.observe({"spec": {"workers": 1, **spec}}).container == ""
+
+
+def test_any_worker_with_outputs_is_refused_with_the_reason():
+    from flytekit.models import interface, types
+
+    template = make_template(custom={"workers": 2, "successPolicy": "SUCCESS_POLICY_ANY_WORKER"})
+    integer = types.LiteralType(simple=types.SimpleType.INTEGER)
+    template._interface = interface.TypedInterface({}, {"o0": interface.Variable(integer, "")})
+    with pytest.raises(InvalidTaskError) as raised:
+        plugin.build_object(make_request(template))
+    assert str(raised.value) == (
+        "custom.success_policy: ANY_WORKER needs a task without outputs: only worker 0 writes the task's "
+        "outputs, and with ANY_WORKER the job may succeed before worker 0 finishes"
+    )
+    template._interface = None
+    assert plugin.build_object(make_request(template)).manifest["spec"]["successPolicy"] == "AnyWorker"
