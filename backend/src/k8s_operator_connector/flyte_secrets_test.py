@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pytest
 from flyteidl.core import security_pb2
+from google.protobuf import field_mask_pb2, wrappers_pb2
 
 from k8s_operator_connector import flyte_secrets
 from k8s_operator_connector.flyte_secrets import (
@@ -125,3 +126,49 @@ def test_an_unknown_mount_requirement_is_refused_as_propeller_refuses_it():
 def test_an_oversized_secret_is_refused():
     with pytest.raises(SecretRequestError, match=r"secrets\[0\]: encodes to more than 262144 bytes"):
         secret_annotations([security_pb2.Secret(group="g" * 200_000)])
+
+
+def test_the_limit_is_propellers_an_annotation_of_exactly_256_kib_is_written():
+    """marshaler.go refuses only ``len(encodedSecret) > totalAnnotationSizeLimitB`` (256 << 10)."""
+    # go_text writes 'group: "<value>"\n' (10 bytes around the value); 5 bytes encode to 8 characters.
+    at_limit = security_pb2.Secret(group="g" * (262144 * 5 // 8 - 10))
+    assert len(secret_annotations([at_limit])["flyte.secrets/s0"]) == 262144
+    with pytest.raises(SecretRequestError) as raised:
+        secret_annotations([security_pb2.Secret(group=at_limit.group + "g")])
+    assert str(raised.value) == "security_context.secrets[0]: encodes to more than 262144 bytes"
+
+
+def test_each_five_bits_become_one_symbol_of_flytes_alphabet_in_order():
+    # 32 symbols x 5 bits: 0, 1, ..., 31.
+    sequence = int("".join(f"{symbol:05b}" for symbol in range(32)), 2).to_bytes(20, "big")
+    assert encode(sequence) == flyte_secrets.FLYTE_BASE32_ALPHABET
+    # Only padding is stripped from the end, never a symbol ("X" is 23, Flyte's "x").
+    assert encode(b"\x00\x00\x00\x00\x17") == "aaaaaaax"
+
+
+def test_spaces_and_printable_ascii_are_written_as_they_are_and_other_bytes_in_octal():
+    """writeQuotedString: bytes 0x20..0x7e literally (but " and \\), the rest as \\ooo."""
+    secret = security_pb2.Secret(group=" ~\x1f\x7fé")
+    assert go_text(secret) == 'group: " ~\\037\\177\\303\\251"\n'
+
+
+def test_scalar_fields_of_other_types_as_gos_text_format_writes_them():
+    assert go_text(wrappers_pb2.BoolValue(value=True)) == "value: true\n"
+    assert go_text(wrappers_pb2.BoolValue(value=False)) == ""  # proto3 default: left out
+    assert go_text(wrappers_pb2.Int64Value(value=-42)) == "value: -42\n"
+    # An enum number without a name is written as the number.
+    assert go_text(security_pb2.Secret(key="k", mount_requirement=7)) == 'key: "k"\nmount_requirement: 7\n'
+
+
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [
+        (security_pb2.SecurityContext(), "flyteidl.core.SecurityContext.run_as"),
+        (field_mask_pb2.FieldMask(), "google.protobuf.FieldMask.paths"),  # a repeated string
+    ],
+)
+def test_messages_with_nested_or_repeated_fields_are_not_written(message, field):
+    """Nested (run_as) or repeated fields would need Go's other text forms; Secret has none."""
+    with pytest.raises(TypeError) as raised:
+        go_text(message)
+    assert str(raised.value) == f"{field}: only scalar fields are supported"
