@@ -187,3 +187,40 @@ def test_variable_tables_do_not_overlap():
     assert len(names) == len(set(names))
     assert not parse_template("{{ .objectName }}").per_pod
     assert parse_template("{{ .workerIndex }}").per_pod
+
+
+def test_a_variable_without_a_value_leaves_the_text():
+    # template.go replaces only the variables it has a non-empty value for.
+    template = parse_template("{{ .executionName }}/{{ .podName }}")
+    assert template.render({"executionname": "e"}) == "e/{{ .podName }}"
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        (
+            "x/{{.taskConfig.port}}",
+            "{{.taskConfig.port}}: Flyte's dynamic log links (taskConfig) are not supported by the connector",
+        ),
+        (
+            "x/{{ .PodUid }}",
+            "{{ .PodUid }}: Flyte's {{ .podUID }} cannot be filled here (the connector does not read pods)",
+        ),
+        (
+            "x/{{ podName }}",
+            "{{ podName }} is not a template variable; Flyte's syntax is {{ .name }}, e.g. {{ .podName }}",
+        ),
+        (
+            "x/{{ .pod }}",
+            "{{ .pod }} is not a known variable; allowed: {{ .podName }}, {{ .namespace }}, {{ .containerName }}, "
+            "{{ .taskRetryAttempt }}, {{ .executionName }}, {{ .executionProject }}, {{ .executionDomain }}, "
+            "{{ .nodeID }}, {{ .taskID }}, {{ .taskVersion }}, {{ .taskProject }}, {{ .taskDomain }}, "
+            "{{ .podRFC3339StartTime }}, {{ .podRFC3339FinishTime }}, {{ .podUnixStartTime }}, "
+            "{{ .podUnixFinishTime }}, {{ .objectName }}, {{ .workerIndex }}",
+        ),
+    ],
+)
+def test_each_refusal_quotes_the_template_as_written_and_says_what_is_allowed(template, message):
+    with pytest.raises(TemplateError) as raised:
+        parse_template(template)
+    assert str(raised.value) == message
