@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from k8s_operator_connector.pod_defaults import PodDefaults, PodDefaultsError, parse_pod_defaults
+from k8s_operator_connector.pod_defaults import (
+    PodDefaults,
+    PodDefaultsError,
+    check_kubernetes_value,
+    parse_pod_defaults,
+)
 from k8s_operator_connector.settings import CONFIG_ENV, SettingsError, load_settings, parse_settings
 
 # A propeller `plugins.k8s` block as a platform team has it, pasted under podDefaults.
@@ -145,3 +150,87 @@ def test_a_typo_in_the_config_file_stops_start_up_naming_file_and_key(tmp_path):
     with pytest.raises(SettingsError) as raised:
         load_settings({CONFIG_ENV: str(path)})
     assert str(raised.value).startswith(f"{path}: unknown key podDefaults.interruptible-tolerations[0].efect")
+
+
+ANTI_AFFINITY = {
+    "podAntiAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "x"}}, "topologyKey": "kubernetes.io/hostname"}
+        ]
+    }
+}
+SELECTOR = (
+    "podDefaults.default-affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector"
+)
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ([], "podDefaults must be a mapping, got list"),
+        ({"default-tolerations": {"key": "a"}}, "podDefaults.default-tolerations must be a list, got dict"),
+        ({"default-tolerations": [{"key": "a", "tolerationSeconds": True}]},
+         "podDefaults.default-tolerations[0].tolerationSeconds must be int, got True"),
+        ({"default-affinity": "x"}, "podDefaults.default-affinity must be a mapping (Affinity), got str"),
+        ({"default-pod-dns-config": {"nameserver": ["1.1.1.1"]}},
+         "unknown key podDefaults.default-pod-dns-config.nameserver (PodDNSConfig); allowed: nameservers, options, "
+         "searches"),
+        ({"default-affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": ["app"]}}]}}},
+         f"{SELECTOR}.matchLabels must be a mapping, got list"),
+        ({"default-affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": 5}}}]}}},
+         f"{SELECTOR}.matchLabels.app must be str, got 5"),
+        ({"resource-tolerations": "x"},
+         "podDefaults.resource-tolerations must map resource names to tolerations, got str"),
+        ({"resource-tolerations": {"nvidia.com/gpu": [{"effect": 1}]}},
+         "podDefaults.resource-tolerations.nvidia.com/gpu[0].effect must be str, got 1"),
+        ({"default-env-from-configmaps": ["a", ""]},
+         "podDefaults.default-env-from-configmaps must be a list of non-empty strings, got ['a', '']"),
+    ],
+)  # fmt: skip
+def test_each_refusal_names_the_path_and_what_is_allowed(section, message):
+    with pytest.raises(PodDefaultsError) as raised:
+        parse_pod_defaults(section)
+    assert str(raised.value) == message
+
+
+def test_an_unknown_key_lists_flytes_keys_in_order():
+    with pytest.raises(PodDefaultsError) as raised:
+        parse_pod_defaults({"nope": 1})
+    assert str(raised.value).startswith(
+        "unknown key 'podDefaults.nope'; allowed (Flyte's k8s plugin keys): add-tolerations-for-extended-resources, "
+        "co-pilot, create-container-config-error-grace-period, create-container-error-grace-period, default-affinity, "
+    )
+
+
+def test_an_affinity_with_label_selectors_is_taken_and_kept_apart_from_the_input():
+    section = {"default-affinity": ANTI_AFFINITY, "default-tolerations": [{"key": "a", "operator": "Exists"}]}
+    defaults = parse_pod_defaults(section)
+    assert defaults.default_affinity == ANTI_AFFINITY
+    # Later changes to the loaded document (or to a pod built from it) do not reach the defaults.
+    section["default-affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"].clear()
+    section["default-tolerations"][0]["key"] = "b"
+    assert defaults.default_affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert defaults.default_tolerations == ({"key": "a", "operator": "Exists"},)
+
+
+def test_booleans_and_numbers_in_string_maps_are_written_as_flytes_weakly_typed_loader_writes_them():
+    """mapstructure's WeaklyTypedInput (Flyte's config loader): true -> "1", false -> "0", 5 -> "5"."""
+    defaults = parse_pod_defaults({"default-env-vars": {"ON": True, "OFF": False, "N": 5, "X": 0.5}})
+    assert defaults.default_env_vars == {"ON": "1", "OFF": "0", "N": "5", "X": "0.5"}
+
+
+def test_an_env_var_from_an_unset_variable_is_empty(monkeypatch):
+    """As Go's os.Getenv: an unset variable reads as ""."""
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    assert parse_pod_defaults({"default-env-vars-from-env": {"A": "NOT_SET_ANYWHERE"}}).environment() == {"A": ""}
+
+
+def test_json_values_any_type_and_whole_numbers_are_fine_floats():
+    # An HTTPGetAction's port is an IntOrString ("object" in the client's models).
+    check_kubernetes_value({"port": "http", "path": "/"}, "V1HTTPGetAction", "probe")
+    check_kubernetes_value({"port": 8080}, "V1HTTPGetAction", "probe")
+    check_kubernetes_value(1, "float", "x")
+    with pytest.raises(PodDefaultsError, match="^x must be float, got True$"):
+        check_kubernetes_value(True, "float", "x")
