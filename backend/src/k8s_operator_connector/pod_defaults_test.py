@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import pytest
 import yaml
 
@@ -205,9 +208,12 @@ def test_an_unknown_key_lists_flytes_keys_in_order():
 
 
 def test_an_affinity_with_label_selectors_is_taken_and_kept_apart_from_the_input():
-    section = {"default-affinity": ANTI_AFFINITY, "default-tolerations": [{"key": "a", "operator": "Exists"}]}
+    section: dict[str, Any] = {
+        "default-affinity": copy.deepcopy(ANTI_AFFINITY),
+        "default-tolerations": [{"key": "a", "operator": "Exists"}],
+    }
     defaults = parse_pod_defaults(section)
-    assert defaults.default_affinity == ANTI_AFFINITY
+    assert defaults.default_affinity is not None and defaults.default_affinity == ANTI_AFFINITY
     # Later changes to the loaded document (or to a pod built from it) do not reach the defaults.
     section["default-affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"].clear()
     section["default-tolerations"][0]["key"] = "b"
