@@ -112,3 +112,36 @@ def test_the_phase_filter_and_flytes_display_flags():
     # earlier links after the end unless hide_once_finished (transformers/task_execution.go).
     assert (links["run"].ShowWhilePending, links["run"].HideOnceFinished) == (False, True)
     assert (links["all"].ShowWhilePending, links["all"].HideOnceFinished) == (True, False)
+
+
+SHOWN_AT = {
+    "pending": TaskExecution.INITIALIZING,
+    "running": TaskExecution.RUNNING,
+    "succeeded": TaskExecution.SUCCEEDED,
+}
+
+
+@pytest.mark.parametrize(
+    ("phases", "hidden_once_finished"),
+    [(("succeeded",), False), (("failed", "running"), False), (("pending", "running"), True)],
+)
+def test_a_link_shown_in_either_final_phase_is_not_hidden_once_finished(phases, hidden_once_finished):
+    template = LogLinkTemplate("x", "x/{{ .objectName }}", phases)
+    [link] = render_log_links((template,), Observation(SHOWN_AT[phases[-1]]), SUBJECT, 8, 0)
+    assert link.HideOnceFinished is hidden_once_finished
+
+
+def test_times_are_utc_whatever_the_connectors_time_zone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        values = task_values(SUBJECT, RUNNING, now=12345)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert (values["podrfc3339starttime"], values["podrfc3339finishtime"]) == (
+        "1970-01-01T00:02:03Z",
+        "1970-01-01T03:25:45Z",
+    )
