@@ -7,6 +7,8 @@ from k8s_operator_connector.settings import ConnectorSettings
 from k8s_operator_connector.task_context import (
     MANAGED_BY_LABEL,
     TASK_EXECUTION_ANNOTATION,
+    TASK_TYPE_LABEL,
+    TaskContext,
     flyte_label_value,
     task_context,
 )
@@ -98,3 +100,39 @@ UPSTREAM_SANITIZE_VECTORS = [
 @pytest.mark.parametrize(("value", "expected"), UPSTREAM_SANITIZE_VECTORS)
 def test_node_and_task_labels_are_sanitized_as_propeller_does(value, expected):
     assert flyte_label_value(value) == expected
+
+
+def test_a_propeller_context_in_full():
+    ctx = context(attempt=2, labels={"team": "ml"}, env={"FOO": "bar"})
+    assert ctx.labels == {
+        "team": "ml",
+        "project": "flytesnacks",
+        "domain": "development",
+        "execution-id": "a1b2c3",
+        "node-id": "n0",
+        "task-name": "demo-train",
+        "retry-attempt": "2",
+        MANAGED_BY_LABEL: "flyte-k8s-operator-connector",
+        TASK_TYPE_LABEL: "parallel_job",
+    }
+    assert ctx.task_execution_id == "flytesnacks/development/a1b2c3/n0/2"
+    assert (ctx.project, ctx.domain, ctx.environment, ctx.local) == (
+        "flytesnacks",
+        "development",
+        {"FOO": "bar"},
+        False,
+    )
+
+
+def test_a_local_context_in_full():
+    settings = ConnectorSettings(default_namespace="sandbox", default_service_account="runner")
+    ctx = task_context(None, "/tmp/flyte/abc", "custom_resource", settings, 52)
+    assert ctx == TaskContext(
+        name=ctx.name,
+        namespace="sandbox",
+        task_execution_id="local//tmp/flyte/abc",
+        labels={MANAGED_BY_LABEL: "flyte-k8s-operator-connector", TASK_TYPE_LABEL: "custom_resource"},
+        annotations={TASK_EXECUTION_ANNOTATION: "local//tmp/flyte/abc"},
+        service_account="runner",
+        local=True,
+    )
