@@ -103,3 +103,70 @@ def test_a_relist_replaces_everything_and_the_cap_drops_the_oldest():
     assert [warnings.latest(NS, f"pj{i}") is not None for i in range(5)] == [False, False, True, True, True]
     warnings._replace_all([event("pj0-w0")])
     assert [warnings.latest(NS, f"pj{i}") is not None for i in range(5)] == [True, False, False, False, False]
+
+
+def test_every_dash_prefix_is_an_owner_down_to_one_character():
+    assert owner_names("a-b-c") == ["a-b-c", "a-b", "a"]
+    many = "-".join(f"p{index}" for index in range(20))
+    assert owner_names(many)[-1] == "-".join(f"p{index}" for index in range(5))  # the 16th: 15 cuts
+
+
+def test_a_deleted_event_changes_nothing_even_if_it_is_newer():
+    warnings = watcher({"pj"})
+    warnings._apply("ADDED", event("pj-w0-a", reason="BackOff", at="2026-11-30T08:00:00Z"))
+    warnings._apply("DELETED", event("pj-w0-a", reason="Other", at="2026-11-30T09:00:00Z"))
+    assert warnings.latest(NS, "pj").reason == "BackOff"  # type: ignore[union-attr]
+
+
+def test_of_two_warnings_in_the_same_second_the_later_arrival_wins():
+    # Event timestamps have second precision: the one that arrives last is the newer one.
+    warnings = watcher({"pj"})
+    warnings._apply("ADDED", event("pj-w0-a", reason="First"))
+    warnings._apply("ADDED", event("pj-w1-b", reason="Second"))
+    assert warnings.latest(NS, "pj").reason == "Second"  # type: ignore[union-attr]
+
+
+def test_the_namespace_comes_from_the_involved_object_then_the_events_own():
+    involved = event("pj")
+    involved["metadata"]["namespace"] = "elsewhere"
+    assert parse_warning(involved)[0] == NS  # type: ignore[index]
+    own = event("pj")
+    del own["involvedObject"]["namespace"]
+    own["metadata"]["namespace"] = "events-ns"
+    assert parse_warning(own)[0] == "events-ns"  # type: ignore[index]
+    neither = event("pj")
+    del neither["involvedObject"]["namespace"]
+    del neither["metadata"]
+    assert parse_warning(neither)[0] == ""  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"lastTimestamp": "2026-11-30T08:00:07Z"},
+        {"eventTime": "2026-11-30T08:00:07.000000Z"},  # events.k8s.io/v1 writers
+        {"series": {"lastObservedTime": "2026-11-30T08:00:07.000000Z"}},
+        {"metadata": {"namespace": NS, "creationTimestamp": "2026-11-30T08:00:07Z"}},
+    ],
+)
+def test_the_events_time_is_the_latest_of_its_timestamps(where):
+    parsed = parse_warning({**event("pj"), "lastTimestamp": None, **where})
+    assert parsed is not None and parsed[1].at == 1796025607.0
+
+
+def test_the_watch_asks_the_api_server_for_warnings_in_its_namespace_only():
+    from k8s_operator_connector.testing.fake_kube_api import FakeKubeApi
+    from k8s_operator_connector.warning_events import EVENTS
+
+    api = FakeKubeApi((EVENTS,))
+    api.put(EVENTS, event("pj-w0"))
+    api.put(EVENTS, {**event("pj-w1", reason="Started"), "type": "Normal"})
+    api.put(EVENTS, {**event("pj-w2"), "metadata": {"name": "pj-w2.1", "namespace": "other"}})
+    warnings = WarningEvents(api, NS, lambda ns, name: name == "pj")
+    warnings.start()
+    try:
+        assert warnings.wait_synced(timeout=30)
+    finally:
+        warnings.stop()
+    assert warnings.latest(NS, "pj") is not None and warnings.latest(NS, "pj").name == "pj-w0"  # type: ignore[union-attr]
+    assert ("list", f"/api/v1/namespaces/{NS}/events") in api.requests
