@@ -324,3 +324,18 @@ def test_any_worker_with_outputs_is_refused_with_the_reason():
     )
     template._interface = None
     assert plugin.build_object(make_request(template)).manifest["spec"]["successPolicy"] == "AnyWorker"
+
+
+def test_a_worker_already_past_pending_is_not_waited_for_even_without_a_pod_name():
+    workers = [{"index": 0, "pod": "p0"}, {"index": 1, "phase": "Running"}, {"index": 2, "phase": "Pending"}]
+    observed = observe({"phase": "Running", "workers": workers}, workers=3)
+    assert observed.message == "0/3 workers running; no pod yet for 2"
+
+
+def test_the_exchange_prefix_is_the_output_prefix_with_one_slash():
+    import dataclasses
+
+    request = dataclasses.replace(make_request(make_template(custom={"workers": 1})), output_prefix="s3://b/runX/")
+    container = plugin.build_object(request).manifest["spec"]["template"]["spec"]["containers"][0]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert env["FLYTE_K8S_OPERATOR_EXCHANGE_PREFIX"] == "s3://b/runX/exchange"
