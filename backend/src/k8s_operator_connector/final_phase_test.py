@@ -84,3 +84,53 @@ def test_an_upper_bound_below_the_retention_is_refused():
     with pytest.raises(SettingsError, match=r"unservedRetentionSeconds \(60\) must be >= finishedRetentionSeconds"):
         parse_settings({"finishedRetentionSeconds": 600, "unservedRetentionSeconds": 60})
     assert parse_settings({"unservedRetentionSeconds": 600}).unserved_retention_seconds == 600
+
+
+def recorded_job() -> tuple[Any, str]:
+    from k8s_operator_connector.testing.fake_kube_api import FakeKubeApi
+
+    api = FakeKubeApi((JOBS,))
+    stored = api.put(JOBS, {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "ns"}})
+    return api, stored["metadata"]["uid"]
+
+
+def test_the_mark_is_recorded_on_that_very_object_as_an_rfc3339_annotation():
+    from k8s_operator_connector.final_phase import record_served
+
+    api, uid = recorded_job()
+    assert record_served(api, JOBS, "ns", "j", uid, SERVED + 0.9)
+    stored = api.stored(JOBS, "ns", "j")
+    assert stored is not None
+    assert stored["metadata"]["annotations"] == {FINAL_PHASE_SERVED_ANNOTATION: "2027-01-15T08:00:00Z"}
+    assert served_at(stored) == SERVED
+    # Without a uid (an object known only by name) the patch carries no precondition.
+    assert record_served(api, JOBS, "ns", "j", "", SERVED + 60)
+    assert served_at(api.stored(JOBS, "ns", "j") or {}) == SERVED + 60
+
+
+@pytest.mark.parametrize(
+    ("uid", "fault", "hint"),
+    [
+        ("another-uid", None, ""),  # a new object under the same name: the precondition fails (409)
+        (None, 403, " (grant the connector patch on jobs.batch)"),
+        (None, 500, ""),
+    ],
+)
+def test_a_failed_record_is_logged_with_a_hint_and_never_raised(uid, fault, hint, caplog):
+    from k8s_operator_connector.final_phase import record_served
+
+    api, stored_uid = recorded_job()
+    if fault is not None:
+        api.add(verb="patch", status=fault)
+    with caplog.at_level("WARNING", logger="k8s_operator_connector.final_phase"):
+        assert not record_served(api, JOBS, "ns", "j", uid or stored_uid, SERVED)
+    [record] = caplog.records
+    assert record.getMessage().startswith(
+        f"could not record on {JOBS} ns/j that its final phase was served{hint}; retention keeps it in memory: "
+    )
+    assert served_at(api.stored(JOBS, "ns", "j") or {}) == 0
+
+
+def test_rfc3339_is_utc_to_the_second():
+    assert rfc3339(0) == "1970-01-01T00:00:00Z"
+    assert rfc3339(SERVED + 0.999) == "2027-01-15T08:00:00Z"
