@@ -51,3 +51,34 @@ def test_status_counters():
     obj = {"status": {"active": 2, "succeeded": 1, "ready": True, "observedGeneration": 4, "phase": "Running"}}
     assert status_counters(obj) == {"active": 2, "succeeded": 1}
     assert status_counters({}) == {}
+
+
+@pytest.mark.parametrize(
+    ("status", "phase", "message"),
+    [
+        ({}, TaskExecution.QUEUED, "waiting for the object operator"),  # no kind given
+        ({"replicas": 1}, TaskExecution.INITIALIZING, "object created"),
+        ({"replicas": 1, "reason": "Admitted"}, TaskExecution.INITIALIZING, "object created: Admitted"),
+        (
+            {"replicas": 1, "message": "queued", "reason": "Admitted"},
+            TaskExecution.INITIALIZING,
+            "object created: queued",
+        ),
+        ({"phase": "Pending", "reason": "Unschedulable"}, TaskExecution.INITIALIZING, "Pending: Unschedulable"),
+        ({"phase": "Pending", "message": "no nodes", "reason": "X"}, TaskExecution.INITIALIZING, "Pending: no nodes"),
+        ({"phase": "Resizing", "message": "2 -> 4"}, TaskExecution.RUNNING, "Resizing: 2 -> 4"),
+        # The status message wins over a Running condition's; without one, the condition's is shown.
+        (
+            {"message": "from status", "conditions": [condition("Running", message="from condition")]},
+            TaskExecution.RUNNING,
+            "Running: from status",
+        ),
+        (
+            {"conditions": [condition("Running", message="from condition")]},
+            TaskExecution.RUNNING,
+            "Running: from condition",
+        ),
+    ],
+)
+def test_the_message_carries_the_details_each_convention_gives(status, phase, message):
+    assert conventional_phase({"status": status}) == (phase, message)
