@@ -200,3 +200,95 @@ def test_secrets_label_and_annotations_beat_defaults():
     metadata = pod(defaults, security_context=SecurityContext(secrets=[Secret(group="db", key="pw")]))["metadata"]
     assert metadata["labels"]["inject-flyte-secrets"] == "true"
     assert metadata["annotations"]["flyte.secrets/s0"] != "forged"
+
+
+def test_init_containers_get_the_env_and_env_from_sources_after_their_own():
+    from k8s_operator_connector.flyte_pod_config import decorate_env
+
+    defaults = parse_pod_defaults(
+        {"default-env-vars": {"A": "1"}, "default-env-from-configmaps": ["cm"], "default-env-from-secrets": ["s"]}
+    )
+    own = {"configMapRef": {"name": "mine"}}
+    pod_spec: dict[str, Any] = {"initContainers": [{"name": "init", "envFrom": [own]}], "containers": [{"name": "c"}]}
+    decorate_env(pod_spec, defaults, {"E": "x"})
+    init, main = pod_spec["initContainers"][0], pod_spec["containers"][0]
+    assert init["env"] == main["env"] == [{"name": "E", "value": "x"}, {"name": "A", "value": "1"}]
+    sources = [{"secretRef": {"name": "s", "optional": True}}, {"configMapRef": {"name": "cm", "optional": True}}]
+    assert init["envFrom"] == [own, *sources]
+    assert main["envFrom"] == sources
+
+
+def test_update_pod_fills_only_what_the_pod_leaves_empty():
+    from k8s_operator_connector.flyte_pod_config import update_pod
+
+    defaults = parse_pod_defaults(
+        {
+            "default-security-context": {"allowPrivilegeEscalation": False},
+            "resource-tolerations": {"example.com/fpga": [GPU_TAINT]},
+            "add-tolerations-for-extended-resources": ["example.com/fpga"],
+        }
+    )
+    own_toleration = {"key": "own", "operator": "Exists"}
+    pod_spec: dict[str, Any] = {
+        "containers": [
+            {"name": "c", "securityContext": {"runAsUser": 7}, "resources": {"requests": {"example.com/fpga": "1"}}}
+        ],
+        "tolerations": [own_toleration],
+    }
+    update_pod(pod_spec, defaults, interruptible=False)
+    assert pod_spec["restartPolicy"] == "Never"  # UpdatePod: RestartPolicyNever when empty
+    assert pod_spec["containers"][0]["securityContext"] == {"runAsUser": 7}
+    # The requested resource's configured toleration, the pod's own, then the extended resource's.
+    fpga = {"key": "example.com/fpga", "operator": "Exists", "effect": "NoSchedule"}
+    assert pod_spec["tolerations"] == [GPU_TAINT, own_toleration, fpga]
+    kept: dict[str, Any] = {"containers": [{"name": "c"}], "restartPolicy": "OnFailure"}
+    update_pod(kept, defaults, interruptible=False)
+    assert kept["restartPolicy"] == "OnFailure"
+
+
+def test_a_node_selector_term_without_match_expressions_gets_the_requirement():
+    from k8s_operator_connector.flyte_pod_config import update_pod
+
+    defaults = parse_pod_defaults(
+        {"non-interruptible-node-selector-requirement": DEFAULTS["non-interruptible-node-selector-requirement"]}
+    )
+    fields_only = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]}
+    affinity = {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [fields_only]}}
+    }
+    pod_spec: dict[str, Any] = {"containers": [{"name": "c"}], "affinity": affinity}
+    update_pod(pod_spec, defaults, interruptible=False)
+    [term] = pod_spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term["matchExpressions"] == [DEFAULTS["non-interruptible-node-selector-requirement"]]
+
+
+def test_pods_get_copies_of_the_defaults_so_one_pod_cannot_change_the_next():
+    from k8s_operator_connector.flyte_pod_config import decorate_env, update_pod
+
+    near = {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "zone", "labelSelector": {}}]}
+    defaults = parse_pod_defaults({**DEFAULTS, "default-affinity": {"podAffinity": near}})
+    first: dict[str, Any] = {"containers": [{"name": "c"}]}
+    second: dict[str, Any] = {"containers": [{"name": "c"}]}
+    for pod_spec in (first, second):
+        update_pod(pod_spec, defaults, interruptible=False)
+        decorate_env(pod_spec, defaults, {})
+    first["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] = "host"
+    first["securityContext"]["runAsNonRoot"] = False
+    first["dnsConfig"]["options"].clear()
+    first["tolerations"][0]["key"] = "changed"
+    first["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
+    first["containers"][0]["envFrom"][0]["secretRef"]["name"] = "changed"
+    terms = first["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    terms[0]["matchExpressions"][0]["values"].append("changed")
+    third: dict[str, Any] = {"containers": [{"name": "c"}]}
+    update_pod(third, defaults, interruptible=False)
+    decorate_env(third, defaults, {})
+    for pod_spec in (second, third):
+        assert pod_spec["affinity"]["podAffinity"] == near
+        assert pod_spec["securityContext"] == {"runAsNonRoot": True}
+        assert pod_spec["dnsConfig"] == {"options": [{"name": "ndots", "value": "2"}]}
+        assert pod_spec["tolerations"] == [FLYTE]
+        assert pod_spec["containers"][0]["securityContext"] == {"allowPrivilegeEscalation": False}
+        assert pod_spec["containers"][0]["envFrom"] == [{"secretRef": {"name": "flyte-secret-env", "optional": True}}]
+        spot_free = pod_spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert spot_free["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == ["spot"]
