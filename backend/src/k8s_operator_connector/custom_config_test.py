@@ -63,3 +63,17 @@ def test_spec_fields_keeps_only_set_fields_with_kubernetes_ready_values():
         "workerResources": {"requests": {"cpu": "1"}},
     }
     assert spec_fields(ParallelJob()) == {}
+
+
+def test_nested_fields_are_named_by_their_proto_names_at_every_level():
+    from flyteidl.core.security_pb2 import SecurityContext
+
+    with pytest.raises(InvalidTaskError) as raised:
+        parse_custom({"runAs": {"iamRole": 5}}, SecurityContext)
+    assert raised.value.field_name == "custom.run_as.iam_role"
+
+
+def test_spec_fields_lists_repeated_scalars():
+    from google.protobuf.field_mask_pb2 import FieldMask
+
+    assert spec_fields(FieldMask(paths=["spec.replicas", "metadata"])) == {"paths": ["spec.replicas", "metadata"]}
