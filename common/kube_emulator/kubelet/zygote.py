@@ -219,7 +219,8 @@ class Zygote:
                         self._reply_arrived.notify_all()
                     else:
                         self._child_ended(int(message["pid"]), int(message["returncode"]))
-        except (OSError, ValueError) as error:
+        # Anything unexpected ends the zygote's use: spawns waiting for a reply must not hang.
+        except Exception as error:
             self._give_up(f"the zygote's socket failed: {error!r}")
             return
         self._give_up("the zygote exited")

@@ -26,7 +26,7 @@ import builtins
 import collections
 import contextlib
 import importlib
-import importlib.metadata
+import importlib.machinery
 import json
 import os
 import random
@@ -347,7 +347,7 @@ def _thread_count() -> int:
         return threading.active_count()
 
 
-def _decline_reason(preload: Preload, request: dict[str, Any]) -> str | None:
+def decline_reason(preload: Preload, request: dict[str, Any]) -> str | None:
     argv = request.get("argv")
     if not (isinstance(argv, list) and len(argv) >= 2 and argv[0] in ("-m", "-c")):
         return "only `-m MODULE` and `-c CODE` are forked"
@@ -375,7 +375,9 @@ def serve(sock: socket.socket, preload: Preload) -> None:
                 request, fds = receive_message(sock)
                 if request is None:
                     return
-                _handle(sock, preload, request, fds, [sock.fileno(), wake_read, wake_write, selector_fd(selector)])
+                handle_request(
+                    sock, preload, request, fds, [sock.fileno(), wake_read, wake_write, selector_fd(selector)]
+                )
             else:
                 while True:
                     try:
@@ -391,14 +393,16 @@ def selector_fd(selector: selectors.BaseSelector) -> int:
     return fileno() if fileno is not None else -1
 
 
-def _handle(sock: socket.socket, preload: Preload, request: dict[str, Any], fds: list[int], close: list[int]) -> None:
+def handle_request(
+    sock: socket.socket, preload: Preload, request: dict[str, Any], fds: list[int], close: list[int]
+) -> None:
     if len(fds) != 1:
         for fd in fds:
             os.close(fd)
         send_message(sock, {"id": request.get("id"), "declined": "a spawn request carries exactly one fd"})
         return
     [output] = fds
-    reason = _decline_reason(preload, request)
+    reason = decline_reason(preload, request)
     if reason is not None:
         os.close(output)
         send_message(sock, {"id": request["id"], "declined": reason})

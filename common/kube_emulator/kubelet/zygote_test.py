@@ -7,8 +7,11 @@ import json
 import os
 import shlex
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import pytest
 
 from kube_emulator import wait_until
 from kube_emulator.kubelet.zygote import ForkedChild, Zygote, ZygoteSettings
+from kube_emulator.kubelet.zygote_server import Preload, decline_reason, handle_request, receive_message
 from kube_emulator.waiting import process_gone
 
 _KUBELET_ONLY = "ZYGOTE_TEST_KUBELET_ONLY"
@@ -299,3 +303,53 @@ def test_an_interpreter_that_cannot_start_is_not_used(shim, capfd):
     zygote = Zygote(ZygoteSettings("/nonexistent/python", frozenset({"python"}), str(shim))).start()
     zygote.stop()
     assert zygote.failure is not None and "cannot start '/nonexistent/python'" in zygote.failure
+
+
+# The zygote's decisions, in this process (no fork).
+def _preload_with(environment: dict[str, str], read: set[str]) -> Preload:
+    preload = Preload()
+    preload.environment = dict(environment)
+    preload.env_keys = set(read)
+    return preload
+
+
+def test_variables_that_matter_at_import_are_compared():
+    preload = _preload_with({"HOME": "/root", "PYTHONHASHSEED": "0", "PYTHONPATH": "/a", "X": "1"}, {"HOME"})
+    same = {"HOME": "/root", "PYTHONHASHSEED": "0", "PYTHONPATH": "/b", "X": "2", "POD_NAME": "p"}
+    assert preload.difference(same) is None  # PYTHONPATH is rebuilt, X was never read
+    assert preload.difference({**same, "HOME": "/home/pod"}) == "HOME"
+    assert preload.difference({**same, "PYTHONHASHSEED": "1"}) == "PYTHONHASHSEED"
+    assert preload.difference({**same, "PYTHONOPTIMIZE": "1"}) == "PYTHONOPTIMIZE"
+    assert preload.difference({**same, "FSSPEC_CONFIG_DIR": "/x"}) == "FSSPEC_CONFIG_DIR"
+    assert preload.difference({key: value for key, value in same.items() if key != "HOME"}) == "HOME"
+
+
+def test_a_zygote_with_a_thread_declines_to_fork():
+    preload = _preload_with(dict(os.environ), set())
+    request = {"argv": ["-c", "pass"], "env": dict(os.environ)}
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        assert (decline_reason(preload, request) or "").endswith("threads; forking it is unsafe")
+    finally:
+        release.set()
+        thread.join()
+    assert decline_reason(preload, {**request, "argv": ["-u", "-c", "pass"]}) == (
+        "only `-m MODULE` and `-c CODE` are forked"
+    )
+
+
+def test_a_spawn_request_needs_exactly_its_output_descriptor():
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with ours, theirs:
+        handle_request(theirs, _preload_with({}, set()), {"id": 7, "argv": ["-c", "pass"], "env": {}}, [], [])
+        assert receive_message(ours) == ({"id": 7, "declined": "a spawn request carries exactly one fd"}, [])
+
+
+def test_an_oversized_message_is_refused():
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with ours, theirs:
+        ours.sendall(struct.pack("!I", 64 * 1024 * 1024 + 1))
+        with pytest.raises(ValueError, match="over the 67108864 byte limit"):
+            receive_message(theirs)
