@@ -128,9 +128,19 @@ def test_a_failed_record_is_logged_with_a_hint_and_never_raised(uid, fault, hint
     assert record.getMessage().startswith(
         f"could not record on {JOBS} ns/j that its final phase was served{hint}; retention keeps it in memory: "
     )
+    # The API server's answer ends the line: the precondition's message, or the fault's.
+    assert (f"UID in object meta: {stored_uid}" if uid else "injected fault") in record.getMessage()
     assert served_at(api.stored(JOBS, "ns", "j") or {}) == 0
 
 
-def test_rfc3339_is_utc_to_the_second():
-    assert rfc3339(0) == "1970-01-01T00:00:00Z"
-    assert rfc3339(SERVED + 0.999) == "2027-01-15T08:00:00Z"
+def test_rfc3339_is_utc_to_the_second_whatever_the_processs_time_zone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert rfc3339(0) == "1970-01-01T00:00:00Z"
+        assert rfc3339(SERVED + 0.999) == "2027-01-15T08:00:00Z"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
