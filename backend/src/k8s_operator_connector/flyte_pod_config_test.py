@@ -266,29 +266,45 @@ def test_pods_get_copies_of_the_defaults_so_one_pod_cannot_change_the_next():
     from k8s_operator_connector.flyte_pod_config import decorate_env, update_pod
 
     near = {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "zone", "labelSelector": {}}]}
-    defaults = parse_pod_defaults({**DEFAULTS, "default-affinity": {"podAffinity": near}})
-    first: dict[str, Any] = {"containers": [{"name": "c"}]}
-    second: dict[str, Any] = {"containers": [{"name": "c"}]}
-    for pod_spec in (first, second):
+    nested = {
+        "default-affinity": {"podAffinity": near},
+        "default-pod-security-context": {"seccompProfile": {"type": "RuntimeDefault"}},
+        "default-security-context": {"capabilities": {"drop": ["ALL"]}},
+    }
+    defaults = parse_pod_defaults({**DEFAULTS, **nested})
+
+    def built() -> dict[str, Any]:
+        pod_spec: dict[str, Any] = {"containers": [{"name": "c"}, {"name": "sidecar"}]}
         update_pod(pod_spec, defaults, interruptible=False)
         decorate_env(pod_spec, defaults, {})
+        return pod_spec
+
+    first, second = built(), built()
     first["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] = "host"
-    first["securityContext"]["runAsNonRoot"] = False
+    first["securityContext"]["seccompProfile"]["type"] = "Unconfined"
     first["dnsConfig"]["options"].clear()
     first["tolerations"][0]["key"] = "changed"
-    first["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
+    first["containers"][0]["securityContext"]["capabilities"]["drop"].clear()
     first["containers"][0]["envFrom"][0]["secretRef"]["name"] = "changed"
     terms = first["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     terms[0]["matchExpressions"][0]["values"].append("changed")
-    third: dict[str, Any] = {"containers": [{"name": "c"}]}
-    update_pod(third, defaults, interruptible=False)
-    decorate_env(third, defaults, {})
-    for pod_spec in (second, third):
+    secret_env = [{"secretRef": {"name": "flyte-secret-env", "optional": True}}]
+    assert first["containers"][1]["envFrom"] == secret_env  # not shared between containers either
+    for pod_spec in (second, built()):
         assert pod_spec["affinity"]["podAffinity"] == near
-        assert pod_spec["securityContext"] == {"runAsNonRoot": True}
+        assert pod_spec["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
         assert pod_spec["dnsConfig"] == {"options": [{"name": "ndots", "value": "2"}]}
         assert pod_spec["tolerations"] == [FLYTE]
-        assert pod_spec["containers"][0]["securityContext"] == {"allowPrivilegeEscalation": False}
-        assert pod_spec["containers"][0]["envFrom"] == [{"secretRef": {"name": "flyte-secret-env", "optional": True}}]
+        assert pod_spec["containers"][0]["securityContext"] == {"capabilities": {"drop": ["ALL"]}}
+        assert pod_spec["containers"][0]["envFrom"] == secret_env
         spot_free = pod_spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
         assert spot_free["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == ["spot"]
+
+
+def test_a_pod_without_tolerations_gets_the_extended_resources():
+    from k8s_operator_connector.flyte_pod_config import update_pod
+
+    defaults = parse_pod_defaults({"add-tolerations-for-extended-resources": ["example.com/fpga"]})
+    pod_spec: dict[str, Any] = {"containers": [{"name": "c", "resources": {"requests": {"example.com/fpga": "1"}}}]}
+    update_pod(pod_spec, defaults, interruptible=False)
+    assert pod_spec["tolerations"] == [{"key": "example.com/fpga", "operator": "Exists", "effect": "NoSchedule"}]
