@@ -139,7 +139,8 @@ class ExecutionOwners:
                 return owner_reference(execution, cached[0])
         state = read_execution(self._api(), namespace, execution)
         if state.state is not Execution.ALIVE or not state.uid:
-            logger.warning("no owner reference to execution %s/%s: %s", namespace, execution, state.reason)
+            reason = state.reason or "its FlyteWorkflow has no uid"
+            logger.warning("no owner reference to execution %s/%s: %s", namespace, execution, reason)
             return None
         with self._lock:
             self._uids[key] = (state.uid, now)

@@ -139,3 +139,11 @@ def test_execution_owners_read_each_execution_once_per_ttl_and_never_keep_a_fail
     api.answer = KubeApiError(404, "NotFound", 'flyteworkflows.flyte.lyft.com "ex2" not found')
     assert owners.reference("ns", "ex2") is None
     assert owners.reference("ns", "ex2") is None and api.reads == 4
+
+
+def test_a_live_flyteworkflow_without_a_uid_gets_no_reference_and_the_log_says_why(caplog):
+    api = CountingApi({"metadata": {}})
+    owners = ExecutionOwners(lambda: api)  # type: ignore[arg-type,return-value]
+    with caplog.at_level("WARNING", logger="k8s_operator_connector.executions"):
+        assert owners.reference("ns", "ex3") is None
+    assert caplog.records[-1].getMessage() == "no owner reference to execution ns/ex3: its FlyteWorkflow has no uid"
