@@ -141,6 +141,100 @@ def test_execution_owners_read_each_execution_once_per_ttl_and_never_keep_a_fail
     assert owners.reference("ns", "ex2") is None and api.reads == 4
 
 
+@pytest.mark.parametrize(
+    ("workflow", "reason", "uid"),
+    [
+        ({"metadata": {"uid": "u"}}, "", "u"),
+        ({"metadata": {}}, "", ""),
+        (
+            {"metadata": {"uid": "u", "deletionTimestamp": "2026-11-30T10:00:00Z"}},
+            "its FlyteWorkflow is being deleted (the execution was aborted)",
+            "u",
+        ),
+        ({"metadata": {"uid": "u"}, "status": {"phase": 5}}, "its FlyteWorkflow is terminal (phase 5)", "u"),
+    ],
+)
+def test_the_state_says_why_and_carries_the_uid(workflow: dict, reason: str, uid: str):
+    found = workflow_state(workflow)
+    assert (found.reason, found.uid) == (reason, uid)
+
+
+class Recording(OneAnswer):
+    def __init__(self, answer: dict[str, Any] | KubeApiError) -> None:
+        super().__init__(answer)
+        self.asked: list[tuple[str, str]] = []
+
+    def get(self, resource: ResourceType, namespace: str, name: str) -> dict[str, Any]:
+        self.asked.append((namespace, name))
+        return super().get(resource, namespace, name)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            KubeApiError(404, "NotFound", 'flyteworkflows.flyte.lyft.com "ex1" not found'),
+            "its FlyteWorkflow does not exist",
+        ),
+        (
+            KubeApiError(404, "NotFound", "404 page not found"),
+            "the API server does not serve flyteworkflows.flyte.lyft.com: ",
+        ),
+        (
+            KubeApiError(403, "Forbidden", "cannot get resource flyteworkflows"),
+            "forbidden to get flyteworkflows.flyte.lyft.com (grant the connector get on them): ",
+        ),
+        (KubeApiError(503, "ServiceUnavailable", "etcd"), "could not read FlyteWorkflow ns/ex1: "),
+    ],
+)
+def test_each_unreadable_state_says_why(error: KubeApiError, reason: str):
+    api = Recording(error)
+    found = read_execution(api, "ns", "ex1")  # type: ignore[arg-type]
+    assert api.asked == [("ns", "ex1")]
+    assert found.reason.startswith(reason)
+    assert found.reason == reason or found.reason.endswith(str(error))
+
+
+def test_a_cached_reference_carries_the_uid_until_the_ttl_from_when_it_was_read():
+    clock = [1000.0]
+    api = CountingApi({"metadata": {"uid": "wf-uid"}})
+    owners = ExecutionOwners(lambda: api, clock=lambda: clock[0])  # type: ignore[arg-type,return-value]
+    owners.reference("ns", "ex1")
+    clock[0] = 1299.0
+    assert owners.reference("ns", "ex1") == owner_reference("ex1", "wf-uid") and api.reads == 1
+    clock[0] = 1300.0  # the default ttl: 300 s
+    owners.reference("ns", "ex1")
+    assert api.reads == 2
+
+
+def test_the_cache_keeps_the_most_recent_executions_up_to_its_bound():
+    api = CountingApi({"metadata": {"uid": "wf-uid"}})
+    owners = ExecutionOwners(lambda: api, max_entries=2, clock=lambda: 0.0)  # type: ignore[arg-type,return-value]
+    for execution in ("ex1", "ex2", "ex3", "ex3", "ex2"):
+        owners.reference("ns", execution)
+    assert api.reads == 3
+    owners.reference("ns", "ex1")  # the oldest was dropped
+    assert api.reads == 4
+
+
+def test_the_owner_reference_is_added_beside_the_manifests_own():
+    from k8s_operator_connector.executions import with_owner_reference
+
+    reference = owner_reference("ex1", "wf-uid")
+    mine = {"apiVersion": "v1", "kind": "ConfigMap", "name": "cm", "uid": "cm-uid"}
+    manifest: dict[str, Any] = {
+        "kind": "Job",
+        "metadata": {"name": "j", "ownerReferences": [mine, {**reference, "name": "stale"}]},
+    }
+    added = with_owner_reference(manifest, reference)
+    assert added["metadata"] == {"name": "j", "ownerReferences": [mine, reference]}
+    assert manifest["metadata"]["ownerReferences"] == [mine, {**reference, "name": "stale"}]  # the input is kept
+    assert with_owner_reference({"kind": "Job"}, reference) == {
+        "kind": "Job",
+        "metadata": {"ownerReferences": [reference]},
+    }
+
+
 def test_a_live_flyteworkflow_without_a_uid_gets_no_reference_and_the_log_says_why(caplog):
     api = CountingApi({"metadata": {}})
     owners = ExecutionOwners(lambda: api)  # type: ignore[arg-type,return-value]
