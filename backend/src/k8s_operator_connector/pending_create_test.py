@@ -120,3 +120,57 @@ def test_decompression_is_bounded_and_the_content_checked() -> None:
         sealer(OLD_KEY).open(_sealed_raw(b"not zlib"), BOUND)
     with pytest.raises(PendingCreateError, match="not an object"):
         sealer(OLD_KEY).open(_sealed_raw(zlib.compress(json.dumps([1]).encode())), BOUND)
+
+
+# Sealed by this connector (pending_create.py as of 2026-11-30) with OLD_KEY for BOUND. A process
+# of the next version must still open what a replica of this one sealed (a rolling upgrade).
+KNOWN_SEALED = (
+    "v1.fdFUOENEYcjqC9cHrVxG69Zm2OZkxlL2KIGh+jo+buU+y/qpJD5Ni7B9z82+kIRWjfhViudMXg6XBna3A4AiuF6IdC0Drixq"
+    "zQXPd8GScj0GRYMRfap6lyqn1uufkg=="
+)
+
+
+def test_a_manifest_sealed_by_an_earlier_process_still_opens() -> None:
+    assert sealer(OLD_KEY).open(KNOWN_SEALED, BOUND) == {
+        "kind": "ParallelJob",
+        "metadata": {"name": "obj", "namespace": "ns"},
+    }
+
+
+def test_the_sealed_form_does_not_depend_on_the_manifests_key_order() -> None:
+    reordered = dict(reversed(list(MANIFEST.items())))
+    assert sealer(OLD_KEY).seal(reordered, BOUND) == sealer(OLD_KEY).seal(MANIFEST, BOUND)
+
+
+def test_the_size_bound_holds_at_and_just_past_it_before_decoding() -> None:
+    at_limit = "v1." + "A" * (MAX_SEALED_CHARS - 3)
+    with pytest.raises(PendingCreateError) as raised:
+        sealer(OLD_KEY).open(at_limit, BOUND)
+    assert str(raised.value) == "the sealed manifest is not base64"  # looked at: within the bound
+    with pytest.raises(PendingCreateError) as raised:
+        sealer(OLD_KEY).open(at_limit + "A", BOUND)
+    assert str(raised.value) == "the sealed manifest is not one this connector writes"
+
+
+def test_base64_is_read_strictly() -> None:
+    sealed = sealer(OLD_KEY).seal(MANIFEST, BOUND)
+    with pytest.raises(PendingCreateError) as raised:
+        sealer(OLD_KEY).open(sealed[:10] + "!" + sealed[10:], BOUND)
+    assert str(raised.value) == "the sealed manifest is not base64"
+
+
+def test_each_refusal_of_the_content_says_what_is_wrong() -> None:
+    for plain, message in (
+        (b"not zlib", "the sealed manifest does not decompress"),
+        (zlib.compress(b"{not json"), "the sealed manifest is not JSON"),
+        (zlib.compress(b"[1]"), "the sealed manifest is not an object"),
+    ):
+        with pytest.raises(PendingCreateError) as raised:
+            sealer(OLD_KEY).open(_sealed_raw(plain), BOUND)
+        assert str(raised.value) == message
+    with pytest.raises(PendingCreateError) as raised:
+        sealer(NEW_KEY).open(sealer(OLD_KEY).seal(MANIFEST, BOUND), BOUND)
+    assert str(raised.value) == (
+        "the sealed manifest does not open with any key in metaSigning.keysPath (the key that sealed it was "
+        "removed, or, with metaSigning.mode off, it was sealed by another connector process)"
+    )
