@@ -182,3 +182,68 @@ def test_a_replica_that_lost_the_sweeper_lease_stops_deleting():
     cache.record(obj("a", "p/d/ex1/n0/0"))
     assert sweep.sweep([cache], still_leading=lambda: False) == 0
     assert api.deletes == [] and cache.lookup(("ns", "a")) is not None
+
+
+def test_a_failed_delete_does_not_stop_the_others():
+    executions = Executions(ex1=GONE)
+    cache, sweep, api, _ = setup(executions, grace=0)
+    cache.record(obj("a", "p/d/ex1/n0/0"))
+    cache.record(obj("b", "p/d/ex1/n1/0"))
+    api.fail.add("a")
+    assert sweep.sweep([cache]) == 1
+    assert [name for _, name, _, _ in api.deletes] == ["b"]
+
+
+def test_an_execution_is_read_again_exactly_when_its_interval_has_passed():
+    executions = Executions()
+    cache, sweep, _, clock = setup(executions, interval=60)
+    cache.record(obj("a", "p/d/ex1/n0/0"))
+    sweep.orphans([cache])
+    clock.now += 59.9
+    sweep.orphans([cache])
+    assert len(executions.reads) == 1
+    clock.now += 0.1
+    sweep.orphans([cache])
+    assert len(executions.reads) == 2
+
+
+def test_with_a_short_budget_the_executions_read_longest_ago_come_first():
+    executions = Executions()
+    cache, sweep, _, clock = setup(executions, interval=0)  # everything is due at every sweep
+    count = READ_BURST + 10
+    for index in range(count):
+        cache.record(obj(f"o{index}", f"p/d/ex{index}/n0/0"))
+    sweep.orphans([cache])
+    clock.now += 10 / READS_PER_SECOND  # budget for 10 more
+    sweep.orphans([cache])
+    assert len(set(executions.reads)) == count  # the 10 never read, not 10 read a moment ago
+
+
+def test_an_unreadable_execution_is_logged_once_per_spell(caplog):
+    executions = Executions(ex1=UNKNOWN)
+    cache, sweep, _, clock = setup(executions)
+    cache.record(obj("a", "p/d/ex1/n0/0"))
+    with caplog.at_level("WARNING", logger="k8s_operator_connector.orphans"):
+        for state in (UNKNOWN, UNKNOWN, ALIVE, UNKNOWN):
+            executions.states["ex1"] = state
+            sweep.orphans([cache])
+            clock.now += 1
+    assert [record.getMessage() for record in caplog.records] == [
+        f"orphan sweep: cannot judge execution ns/ex1: {UNKNOWN.reason}"
+    ] * 2
+
+
+def test_by_default_the_sweep_reads_the_executions_flyteworkflow():
+    from k8s_operator_connector.executions import FLYTE_WORKFLOWS
+    from k8s_operator_connector.testing.fake_kube_api import FakeKubeApi
+
+    api = FakeKubeApi((FLYTE_WORKFLOWS, JOBS))
+    api.put(FLYTE_WORKFLOWS, {"apiVersion": "flyte.lyft.com/v1alpha1", "kind": "FlyteWorkflow",
+                              "metadata": {"name": "ex2", "namespace": "ns"}})  # fmt: skip
+    clock = Clock()
+    cache = ObjectCache(KubeApi.__new__(KubeApi), JOBS, None, "", observe, tombstone_seconds=60, clock=clock)
+    cache.record(obj("a", "p/d/ex1/n0/0"))  # its FlyteWorkflow does not exist
+    cache.record(obj("b", "p/d/ex2/n0/0"))
+    sweep = OrphanSweep(lambda: api, ExecutionSettings(orphan_grace_seconds=0), clock=clock)
+    assert [key for _, key, _ in sweep.orphans([cache])] == [("ns", "a")]
+    assert ("get", "/apis/flyte.lyft.com/v1alpha1/namespaces/ns/flyteworkflows/ex1") in api.requests
