@@ -22,3 +22,13 @@ def test_past_the_bound_it_starts_over_and_stays_correct():
     for index in range(5):
         assert shared(f"message {index}") == f"message {index}"
     assert len(shared) <= 2
+
+
+def test_it_keeps_up_to_its_bound_and_starts_over_at_the_next_new_value():
+    shared = SharedValues(max_kept=2)
+    first = shared("a" * 3)
+    shared("b" * 3)
+    assert len(shared) == 2  # at the bound: both kept
+    assert shared("".join(["a"] * 3)) is first
+    shared("c" * 3)  # a third distinct value: it starts over
+    assert len(shared) == 1

@@ -150,3 +150,8 @@ def _eventually(condition: Any) -> bool:
             return True
         done.wait(0.01)
     return False
+
+
+def test_every_reason_is_listed_in_order():
+    health = watch_health([FakeWatch("jobs", False, 0.0), FakeWatch("pods", True, 90.0)], 60)
+    assert health.reason == "jobs in ns has not synced yet; pods in ns stale for 90s (livenessStaleSeconds=60)"
