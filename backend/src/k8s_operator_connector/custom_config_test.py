@@ -77,3 +77,12 @@ def test_spec_fields_lists_repeated_scalars():
     from google.protobuf.field_mask_pb2 import FieldMask
 
     assert spec_fields(FieldMask(paths=["spec.replicas", "metadata"])) == {"paths": ["spec.replicas", "metadata"]}
+
+
+def test_an_error_inside_a_map_of_messages_names_the_map_field():
+    # json_format names the map field, then the innermost field; what lies between is not a field of the map.
+    from flyteidl.core.literals_pb2 import LiteralMap
+
+    with pytest.raises(InvalidTaskError) as raised:
+        parse_custom({"literals": {"a": {"scalar": {"primitive": {"integer": "x"}}}}}, LiteralMap)
+    assert raised.value.field_name == "custom.literals.integer"
