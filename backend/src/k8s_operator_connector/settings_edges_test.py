@@ -383,3 +383,20 @@ def test_a_file_that_is_not_a_mapping_is_refused(tmp_path: Path, text: str, kind
     path.write_text(text)
     with pytest.raises(SettingsError, match=re.escape(f"{path}: the configuration must be a mapping, got {kind}")):
         load_settings({CONFIG_ENV: str(path)})
+
+
+def test_the_unserved_retention_may_equal_the_finished_one_and_not_be_shorter() -> None:
+    both_zero = parse_settings({"finishedRetentionSeconds": 0, "unservedRetentionSeconds": 0})
+    assert (both_zero.finished_retention_seconds, both_zero.unserved_retention_seconds) == (0, 0)
+    assert (
+        parse_settings({"finishedRetentionSeconds": 90, "unservedRetentionSeconds": 90}).unserved_retention_seconds
+        == 90
+    )
+    with pytest.raises(SettingsError) as raised:
+        parse_settings({"finishedRetentionSeconds": 90, "unservedRetentionSeconds": 89.5})
+    assert str(raised.value) == (
+        "unservedRetentionSeconds (89.5) must be >= finishedRetentionSeconds (90): objects no GetTask asked about "
+        "are kept at least as long as the others"
+    )
+    with pytest.raises(SettingsError, match=r"^unservedRetentionSeconds must be >= 0, got -1$"):
+        parse_settings({"finishedRetentionSeconds": 0, "unservedRetentionSeconds": -1})
