@@ -197,14 +197,14 @@ def test_each_unreadable_state_says_why(error: KubeApiError, reason: str):
 
 def test_a_cached_reference_carries_the_uid_until_the_ttl_from_when_it_was_read():
     clock = [1000.0]
-    api = CountingApi({"metadata": {"uid": "wf-uid"}})
+    api = Recording({"metadata": {"uid": "wf-uid"}})
     owners = ExecutionOwners(lambda: api, clock=lambda: clock[0])  # type: ignore[arg-type,return-value]
     owners.reference("ns", "ex1")
     clock[0] = 1299.0
-    assert owners.reference("ns", "ex1") == owner_reference("ex1", "wf-uid") and api.reads == 1
+    assert owners.reference("ns", "ex1") == owner_reference("ex1", "wf-uid") and api.asked == [("ns", "ex1")]
     clock[0] = 1300.0  # the default ttl: 300 s
     owners.reference("ns", "ex1")
-    assert api.reads == 2
+    assert api.asked == [("ns", "ex1")] * 2
 
 
 def test_the_cache_keeps_the_most_recent_executions_up_to_its_bound():

@@ -36,12 +36,14 @@ class FakeApi:
 
     def __init__(self) -> None:
         self.deletes: list[tuple[str, str, str, str]] = []
+        self.resources: list[ResourceType] = []
         self.gone: set[str] = set()
         self.fail: set[str] = set()
 
     def delete(self, resource: ResourceType, namespace: str, name: str, propagation: str, uid: str) -> bool:
         if name in self.fail:
             raise KubeApiError(503, "ServiceUnavailable", "try later")
+        self.resources.append(resource)
         self.deletes.append((namespace, name, propagation, uid))
         return name not in self.gone
 
@@ -184,14 +186,20 @@ def test_a_replica_that_lost_the_sweeper_lease_stops_deleting():
     assert api.deletes == [] and cache.lookup(("ns", "a")) is not None
 
 
-def test_a_failed_delete_does_not_stop_the_others():
+def test_a_failed_delete_does_not_stop_the_others_and_both_are_logged(caplog):
     executions = Executions(ex1=GONE)
     cache, sweep, api, _ = setup(executions, grace=0)
     cache.record(obj("a", "p/d/ex1/n0/0"))
     cache.record(obj("b", "p/d/ex1/n1/0"))
     api.fail.add("a")
-    assert sweep.sweep([cache]) == 1
+    with caplog.at_level("INFO", logger="k8s_operator_connector.orphans"):
+        assert sweep.sweep([cache]) == 1
     assert [name for _, name, _, _ in api.deletes] == ["b"]
+    assert api.resources == [JOBS]
+    assert [record.getMessage() for record in caplog.records] == [
+        "execution ns/ex1 is gone (its FlyteWorkflow does not exist): deleting its 2 running objects",
+        "orphan delete of jobs.batch ns/a failed: 503 ServiceUnavailable: try later",
+    ]
 
 
 def test_an_execution_is_read_again_exactly_when_its_interval_has_passed():
@@ -223,14 +231,16 @@ def test_an_unreadable_execution_is_logged_once_per_spell(caplog):
     executions = Executions(ex1=UNKNOWN)
     cache, sweep, _, clock = setup(executions)
     cache.record(obj("a", "p/d/ex1/n0/0"))
+    logged = []
     with caplog.at_level("WARNING", logger="k8s_operator_connector.orphans"):
         for state in (UNKNOWN, UNKNOWN, ALIVE, UNKNOWN):
             executions.states["ex1"] = state
+            caplog.clear()
             sweep.orphans([cache])
+            logged.append([record.getMessage() for record in caplog.records])
             clock.now += 1
-    assert [record.getMessage() for record in caplog.records] == [
-        f"orphan sweep: cannot judge execution ns/ex1: {UNKNOWN.reason}"
-    ] * 2
+    warning = [f"orphan sweep: cannot judge execution ns/ex1: {UNKNOWN.reason}"]
+    assert logged == [warning, [], [], warning]
 
 
 def test_by_default_the_sweep_reads_the_executions_flyteworkflow():
