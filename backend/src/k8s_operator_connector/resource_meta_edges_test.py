@@ -88,6 +88,8 @@ def test_the_payload_is_ascii_json() -> None:
         ("x" * (MAX_FAILURE_MESSAGE + 1), MAX_FAILURE_MESSAGE),
         ("é" * 1000, MAX_FAILURE_MESSAGE // 6),  # "\\u00e9" is 6 bytes in the payload
         ('"' * 3000, MAX_FAILURE_MESSAGE // 2),  # '\\"' is 2
+        # 4091 bytes, then 6 that would end at 4097: the "é" goes, although the text is one character past.
+        ("x" * (MAX_FAILURE_MESSAGE - 5) + "é", MAX_FAILURE_MESSAGE - 5),
         ("", 0),
     ],
 )
