@@ -8,7 +8,9 @@ the connector over gRPC, so what is proven is what a deployment would run.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import functools
 import os
 import random
 import signal
@@ -33,6 +35,7 @@ from k8s_operator_connector.testing.flyte_models import make_metadata, make_temp
 from k8s_operator_connector.testing.signing_keys import write_signing_key
 from kube_emulator import KubeEmulator, wait_until
 from kube_emulator.faults import FaultRule
+from kube_emulator.kubelet.forked_popen import ForkedPopen, PythonLauncher
 
 BUNDLE_CRD = Path("operator_bundle/config/crd/bases/workloads.example.com_paralleljobs.yaml")
 PARALLEL_JOBS = "paralleljobs.workloads.example.com"
@@ -82,6 +85,18 @@ def connector_config(kubeconfig: Path, **overrides: Any) -> dict[str, Any]:
 
 # -- the served connector ----------------------------------------------------------------
 
+#: What `pyflyte serve connector` imports before it reads its configuration: imported once, in
+#: the zygote these processes are forked from (docs/kube-emulator.md lists how that differs).
+CONNECTOR_PRELOAD = ("flytekit.clis.sdk_in_container.pyflyte", "kubernetes", "grpc", "prometheus_client")
+
+
+@functools.cache
+def python_launcher() -> PythonLauncher:
+    """One zygote per test process, with the environment every connector child starts from."""
+    launcher = PythonLauncher(CONNECTOR_PRELOAD, child_environment({"PYTHONUNBUFFERED": "1"}))
+    atexit.register(launcher.stop)
+    return launcher
+
 
 @dataclass
 class ConnectorProcess:
@@ -98,7 +113,7 @@ class ConnectorProcess:
     server_name: str = ""
     port: int = 0
     metrics_port: int = 0
-    process: subprocess.Popen[Any] | None = None
+    process: subprocess.Popen[Any] | ForkedPopen | None = None
     log_path: Path | None = None
     _log: TextIO | None = None
     starts: int = 0
@@ -125,9 +140,7 @@ class ConnectorProcess:
         environment = child_environment(
             {"K8S_OPERATOR_CONNECTOR_CONFIG": str(config_path), "PYTHONUNBUFFERED": "1"}, self.pythonpath
         )
-        self.process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, env=environment, cwd=os.getcwd()
-        )
+        self.process = python_launcher().popen(command, environment, os.getcwd(), self._log)
         self.wait_ready(timeout)
         return self
 

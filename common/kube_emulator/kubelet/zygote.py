@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,9 @@ class ZygoteSettings:
     command_directory: str
     import_path: tuple[str, ...] = field(default_factory=lambda: tuple(sys.path))
     preload: tuple[str, ...] = DEFAULT_PRELOAD
+    #: The zygote's own environment (``PYTHONPATH`` aside): this process's unless given. Children
+    #: whose environment differs where the preload read it are started as subprocesses.
+    environment: Mapping[str, str] | None = None
 
     def forks(self, argv: list[str], environment: dict[str, str], cwd: str | None) -> bool:
         """Whether ``argv`` is ``<command> -m MODULE ...`` or ``<command> -c CODE ...`` for a
@@ -116,7 +120,8 @@ class Zygote:
         self._stopped = False
         self._ready.clear()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+        source = os.environ if self.settings.environment is None else self.settings.environment
+        environment = {key: value for key, value in source.items() if key != "PYTHONPATH"}
         try:
             self.process = subprocess.Popen(
                 [self.settings.interpreter, "-c", _BOOTSTRAP, str(_SERVER), str(theirs.fileno())],
