@@ -25,6 +25,7 @@ import atexit
 import builtins
 import collections
 import contextlib
+import gc
 import importlib
 import importlib.machinery
 import json
@@ -441,6 +442,10 @@ def main(fd: int) -> None:
     if _thread_count() != 1:
         send_message(sock, {"ready": False, "error": f"the preload started threads ({_thread_count()})"})
         return
+    # The preload's objects move to the permanent generation: a child's collections then skip
+    # them instead of touching (and so copying) every page they live on.
+    gc.collect()
+    gc.freeze()
     send_message(
         sock,
         {
