@@ -62,6 +62,23 @@ def test_invalid_name_and_label_are_422(core):
     assert raised.value.status == 422
 
 
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"name": "ends-in-a-newline\n"},
+        {"name": "ok", "labels": {"key\n": "x"}},
+        {"name": "ok", "labels": {"example.com\n/key": "x"}},
+        {"name": "ok", "labels": {"key": "value\n"}},
+    ],
+    ids=["name", "label-name", "label-prefix", "label-value"],
+)
+def test_a_final_newline_is_refused_as_the_api_server_does(core, metadata):
+    # Go's regexp anchors `$` at the very end; Python's `$` also matches before a final newline.
+    with pytest.raises(ApiException) as raised:
+        core.create_namespaced_config_map("default", {"metadata": metadata})
+    assert raised.value.status == 422
+
+
 def test_label_selectors(core):
     for name, labels in [("a", {"app": "x", "tier": "web"}), ("b", {"app": "y"}), ("c", {})]:
         core.create_namespaced_config_map("default", {"metadata": {"name": name, "labels": labels}})

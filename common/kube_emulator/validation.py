@@ -16,7 +16,7 @@ _DNS_LABEL_KINDS = frozenset({"Namespace", "Service"})
 
 def name_problems(kind: str, name: str) -> list[tuple[str, str]]:
     if kind in _DNS_LABEL_KINDS:
-        if len(name) > 63 or not _DNS_LABEL.match(name):
+        if len(name) > 63 or not _DNS_LABEL.fullmatch(name):
             return [
                 (
                     "metadata.name",
@@ -26,7 +26,7 @@ def name_problems(kind: str, name: str) -> list[tuple[str, str]]:
                 )
             ]
         return []
-    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+    if len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
         return [
             (
                 "metadata.name",
@@ -41,9 +41,9 @@ def name_problems(kind: str, name: str) -> list[tuple[str, str]]:
 def _label_key_problems(field: str, key: str) -> list[tuple[str, str]]:
     prefix, slash, name = key.rpartition("/")
     problems = []
-    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
         problems.append((field, f'Invalid value: "{key}": prefix part must be a DNS-1123 subdomain'))
-    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+    if not name or len(name) > 63 or not _LABEL_NAME.fullmatch(name):
         problems.append(
             (
                 field,
@@ -62,7 +62,7 @@ def metadata_problems(kind: str, metadata: dict[str, Any]) -> list[tuple[str, st
         return [("metadata.labels", "Invalid value: must be a map of strings")]
     for key, value in labels.items():
         problems += _label_key_problems("metadata.labels", str(key))
-        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
+        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
             problems.append(
                 (
                     "metadata.labels",
