@@ -17,12 +17,11 @@ memory, so retention behaves as before the annotation existed: per process.
 
 from __future__ import annotations
 
-import datetime
 import logging
 from collections.abc import Mapping
 from typing import Any
 
-from k8s_operator_connector.kube_api import KubeApi, KubeApiError, ResourceType, timestamp_seconds
+from k8s_operator_connector.kube_api import KubeApi, KubeApiError, ResourceType, rfc3339, timestamp_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +43,6 @@ def retention_due(
     if served > 0:
         return wall_now - served >= retention_seconds
     return finished_for >= unserved_retention_seconds
-
-
-def rfc3339(when: float) -> str:
-    return datetime.datetime.fromtimestamp(when, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def record_served(api: KubeApi, resource: ResourceType, namespace: str, name: str, uid: str, when: float) -> bool:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from flyteidl.core.execution_pb2 import TaskExecution
 
-from k8s_operator_connector.final_phase import FINAL_PHASE_SERVED_ANNOTATION, retention_due, rfc3339, served_at
-from k8s_operator_connector.kube_api import KubeApi, ResourceType
+from k8s_operator_connector.final_phase import FINAL_PHASE_SERVED_ANNOTATION, retention_due, served_at
+from k8s_operator_connector.kube_api import KubeApi, ResourceType, rfc3339
 from k8s_operator_connector.object_cache import ObjectCache
 from k8s_operator_connector.operator_plugin import Observation
 from k8s_operator_connector.settings import parse_settings

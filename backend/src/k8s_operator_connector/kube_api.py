@@ -60,6 +60,11 @@ class ResourceType:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
+def rfc3339(seconds: float) -> str:
+    """Unix seconds as the API server writes timestamps: UTC, to the second, with a "Z"."""
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def timestamp_seconds(value: Any) -> float:
     """An API timestamp (RFC 3339, e.g. creationTimestamp or eventTime) in Unix seconds; 0 if not one."""
     if not isinstance(value, str) or not value:

@@ -9,12 +9,12 @@ links from earlier events are kept after the task finishes unless ``hide_once_fi
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flyteidl.core.execution_pb2 import TaskExecution, TaskLog
 
+from k8s_operator_connector.kube_api import rfc3339
 from k8s_operator_connector.operator_plugin import PENDING_PHASES, Observation, Phase
 from k8s_operator_connector.settings import LogLinkTemplate
 
@@ -42,10 +42,6 @@ def phase_group(phase: Phase) -> str:
     return "failed"
 
 
-def _rfc3339(seconds: int) -> str:
-    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def task_values(subject: LinkSubject, observation: Observation, now: float) -> dict[str, str]:
     """Values of the task-wide variables, keyed by lower-cased name; unknown ones are empty."""
     values = {
@@ -66,11 +62,11 @@ def task_values(subject: LinkSubject, observation: Observation, now: float) -> d
             values[key] = value
     finish = int(now)
     values["podunixfinishtime"] = str(finish)
-    values["podrfc3339finishtime"] = _rfc3339(finish)
+    values["podrfc3339finishtime"] = rfc3339(finish)
     if observation.created_at:
         start = int(observation.created_at)
         values["podunixstarttime"] = str(start)
-        values["podrfc3339starttime"] = _rfc3339(start)
+        values["podrfc3339starttime"] = rfc3339(start)
     return values
 
 
