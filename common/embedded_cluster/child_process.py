@@ -9,6 +9,7 @@ set by util-linux's ``setpriv`` where it is installed), so none outlives it.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -30,11 +31,39 @@ def with_parent_death_signal(command: Sequence[str]) -> list[str]:
     return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else list(command)
 
 
+#: Ports :func:`free_port` handed out in this process: each only once.
+_handed_out: set[int] = set()
+_EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_PORT = 10000
+
+
+def _listen_ports() -> range:
+    """Ports below the kernel's ephemeral range, which outgoing connections draw their local port
+    from (Linux: ip_local_port_range, 32768-60999 by default): one of those can take a port
+    between the check here and the child's bind; a port below the range cannot be taken so."""
+    try:
+        low = int(_EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return range(0)
+    return range(_LOWEST_PORT, low) if low - _LOWEST_PORT >= 1000 else range(0)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A TCP port on 127.0.0.1 for a child to listen on: bindable right now, not handed out before
+    by this process (two children given one port race to bind it), and outside the ephemeral range
+    where the system offers one (else the kernel's choice)."""
+    candidates = _listen_ports()
+    for _attempt in range(200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", random.choice(candidates) if candidates else 0))
+            except OSError:
+                continue
+            port = int(probe.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free TCP port on 127.0.0.1 after 200 attempts")
 
 
 class ChildProcess:

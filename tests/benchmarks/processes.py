@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -14,6 +13,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from prometheus_client.parser import text_string_to_metric_families
+
+from embedded_cluster.child_process import free_port
 
 PYFLYTE_MAIN = "from flytekit.clis.sdk_in_container.pyflyte import main; main()"
 
@@ -25,12 +26,6 @@ def child_environment(extra: dict[str, str] | None = None, extra_path: list[Path
     environment["PYTHONPATH"] = os.pathsep.join(paths)
     environment.update(extra or {})
     return environment
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def rss_kib(pid: int) -> int:
