@@ -8,6 +8,7 @@ claims, and custom resources against the CRD's own openAPIV3Schema.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import shutil
 import subprocess
@@ -51,11 +52,25 @@ def _kubectl() -> str:
 
 
 def render(kustomization: str | Path) -> list[dict[str, Any]]:
-    """The objects a kustomization directory (relative to config/, or absolute) builds, in order."""
-    directory = CONFIG_DIR / kustomization
+    """The objects a kustomization directory (relative to config/, or absolute) builds, in order.
+
+    The repository's own directories are rendered once per test process (no test changes them);
+    each caller gets its own copy to change. Any other directory (a test's own) is rendered anew.
+    """
+    directory = (CONFIG_DIR / kustomization).resolve()
+    if directory.is_relative_to(_REPOSITORY):
+        return copy.deepcopy(_render_repository_directory(directory))
+    return _kustomize(directory)
+
+
+def _kustomize(directory: Path) -> list[dict[str, Any]]:
     result = subprocess.run([_kubectl(), "kustomize", str(directory)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, f"kubectl kustomize {directory} failed: {result.stderr.strip()}"
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+_REPOSITORY = CONFIG_DIR.parent.parent
+_render_repository_directory = functools.cache(_kustomize)
 
 
 NAMESPACE = "flyte"

@@ -11,7 +11,6 @@ podSelector peer without namespaceSelector means the policy's namespace).
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 from k8s_operator_connector.serve import LIVENESS
 
 NAMESPACE = "flyte"
-render = functools.cache(bundle_test.render)  # the tests only read what it returns
+render = bundle_test.render
 ENTRY_POINTS = ("default", "overlays/sandbox", "overlays/production", "../../demo/sandbox")
 CONNECTOR_LABELS = {"app.kubernetes.io/name": "flyte-k8s-operator-connector"}
 OPERATOR_LABELS = {"app.kubernetes.io/name": "parallel-job-operator"}
