@@ -2,6 +2,11 @@
 
 pypiserver is served as a WSGI app so a test can give it an in-memory password check
 (its `-P htpasswd` option needs passlib, which the lockfile does not have).
+
+The index serves only what was uploaded to it: pypiserver's default fallback (a redirect to
+pypi.org for any other project) is off, so pip can find third-party packages only through its
+own configured index, which is what the tests claim; with the fallback, pip also fetched and
+parsed each dependency's pypi.org page a second time (the SDK's install: 38 s -> 25 s).
 """
 
 from __future__ import annotations
@@ -30,10 +35,13 @@ def package_index(root: Path, credentials: tuple[str, str] | None = None) -> Ite
     """Serve `root` as a simple index; uploads need `credentials` when given. Yields the base URL."""
     root.mkdir(parents=True, exist_ok=True)
     if credentials is None:
-        app = pypiserver.app(roots=[str(root)], authenticate=[], password_file=".")
+        app = pypiserver.app(roots=[str(root)], authenticate=[], password_file=".", disable_fallback=True)
     else:
         app = pypiserver.app(
-            roots=[str(root)], authenticate=["update"], auther=lambda user, password: (user, password) == credentials
+            roots=[str(root)],
+            authenticate=["update"],
+            auther=lambda user, password: (user, password) == credentials,
+            disable_fallback=True,
         )
     server = make_server("127.0.0.1", 0, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="package-index", daemon=True)
