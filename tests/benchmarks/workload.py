@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flyteidl.admin import agent_pb2
-from flytekit.models import interface, literals, task
+from flytekit.models import task
 from flytekit.models.core import identifier
 
-_RUNTIME = task.RuntimeMetadata(task.RuntimeMetadata.RuntimeType.FLYTE_SDK, "1.16.31", "python")
+from k8s_operator_connector.testing.flyte_models import make_template
 
 
 def _task_id(task_type: str) -> identifier.Identifier:
@@ -14,34 +14,14 @@ def _task_id(task_type: str) -> identifier.Identifier:
 
 
 def task_template(task_type: str, version: int, workers: int) -> task.TaskTemplate:
-    metadata = task.TaskMetadata(
-        discoverable=False,
-        runtime=_RUNTIME,
-        timeout=None,
-        retries=literals.RetryStrategy(0),
-        interruptible=False,
-        discovery_version="",
-        deprecated_error_message="",
-        cache_serializable=False,
-        pod_template_name="",
-        cache_ignore_input_vars=(),
-    )
-    container = task.Container(
+    args = ["pyflyte-execute", "--inputs", "s3://bucket/in/inputs.pb", "--output-prefix", "s3://bucket/out"]
+    return make_template(
+        task_type,
+        {"workers": workers},
+        version,
         image="ghcr.io/example/bench:1",
-        command=[],
-        args=["pyflyte-execute", "--inputs", "s3://bucket/in/inputs.pb", "--output-prefix", "s3://bucket/out"],
-        resources=task.Resources(requests=[], limits=[]),
-        env={},
-        config={},
-    )
-    return task.TaskTemplate(
-        id=_task_id(task_type),
-        type=task_type,
-        metadata=metadata,
-        interface=interface.TypedInterface({}, {}),
-        custom={"workers": workers},
-        container=container,
-        task_type_version=version,
+        args=args,
+        task_id=_task_id(task_type),
     )
 
 

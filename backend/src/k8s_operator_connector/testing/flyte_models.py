@@ -28,6 +28,7 @@ def make_template(
     config: dict[str, str] | None = None,
     with_container: bool = True,
     interruptible: bool | None = False,
+    task_id: identifier.Identifier = TASK_ID,
 ) -> task.TaskTemplate:
     metadata = task.TaskMetadata(
         discoverable=False,
@@ -54,7 +55,7 @@ def make_template(
         )
     )
     return task.TaskTemplate(
-        id=TASK_ID,
+        id=task_id,
         type=task_type,
         metadata=metadata,
         interface=interface.TypedInterface({}, {}),
