@@ -6,40 +6,17 @@ It starts the API emulator, the operator and the kubelet, runs the workflows thr
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from embedded_cluster_tool import my_workflows
 
+from demo.demo_process import run_demo
 from flyte_operator_demo import local
 from flyte_operator_demo.workflows import FAILURE_MESSAGE, WORKERS, expected_sum_of_squares
-from kube_emulator import wait_for_output
 
-RUN_TIMEOUT_SECONDS = 600
 N = 200
-
-
-def demo_environment() -> dict[str, str]:
-    environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
-    environment["PYTHONPATH"] = os.pathsep.join(os.path.abspath(entry) for entry in sys.path if entry)
-    return environment
-
-
-def run_demo(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flyte_operator_demo.local", *arguments],
-        env=demo_environment(),
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_SECONDS,
-        check=False,
-    )
 
 
 def test_main_shaped_and_failing_workflows_run_end_to_end() -> None:
@@ -69,30 +46,6 @@ def test_main_shaped_and_failing_workflows_run_end_to_end() -> None:
     assert output.count("  deleted ParallelJob local-") == 3 and "still present after" not in output
     # The failing worker's own error reaches the connector's message (its termination message).
     assert f"failed (BackoffLimitExceeded): ValueError: {FAILURE_MESSAGE}" in output
-
-
-def test_sigint_deletes_the_parallel_job_and_its_jobs(tmp_path: Path) -> None:
-    log_path = tmp_path / "demo.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "flyte_operator_demo.local", "--workflow", "main", "--linger-seconds", "300"],
-            env=demo_environment(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
-            wait_for_output(process, log_path, "log link kubectl logs (worker 2)", RUN_TIMEOUT_SECONDS)
-            process.send_signal(signal.SIGINT)
-            returncode = process.wait(RUN_TIMEOUT_SECONDS)
-        finally:
-            if process.poll() is None:
-                process.kill()
-    output = log_path.read_text()
-    assert returncode == 130, output
-    assert "ABORTED: deleted ParallelJob local-" in output and "nothing of the run is left" in output
-    assert re.search(r"\] ABORTED: deleted ParallelJob flytesnacks-development/local-[0-9a-f]+ ", output), output
-    assert "RESULT of workflow" not in output
 
 
 def test_a_users_own_workflow_file_runs_with_its_inputs_and_leaves_nothing(tmp_path: Path) -> None:
