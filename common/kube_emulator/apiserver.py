@@ -174,7 +174,17 @@ class ApiServer:
             stored = self.store.put(rt.key, obj)
             self._register(types)
             return stored
-        return self.store.put(rt.key, obj)
+        stored = self.store.put(rt.key, obj)
+        if self._owners_all_absent(stored):
+            # Created after its owner was deleted (a controller racing the deletion): Kubernetes'
+            # garbage collector deletes a dependent once all its owners are verified absent
+            # (pkg/controller/garbagecollector/garbagecollector.go, attemptToDeleteItem); here at once.
+            self._delete_object(rt.key, stored, "Background")
+        return stored
+
+    def _owners_all_absent(self, obj: dict[str, Any]) -> bool:
+        owners = obj["metadata"].get("ownerReferences") or []
+        return bool(owners) and not any(owner.get("uid") in self.store.by_uid for owner in owners)
 
     def _generated_name(self, rt: ResourceType, namespace: str, prefix: str) -> str:
         prefix = prefix[:58]

@@ -67,6 +67,21 @@ def test_dependent_with_another_live_owner_survives(api, core, custom):
     assert api.get("configmaps", "shared") is not None
 
 
+def test_a_dependent_created_after_its_owner_is_gone_is_collected(api, core, custom):
+    # The race a controller loses: it read the owner, the owner was deleted, then it created a
+    # dependent naming the owner's uid. The collector deletes it, and its own dependents with it.
+    owner = custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, parallel_job("owner"))
+    custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "owner")
+    created = core.create_namespaced_config_map("default", _owned_by(owner, "late"))
+    assert created.metadata.name == "late" and created.metadata.uid  # the create itself succeeds
+    assert api.get("configmaps", "late") is None
+    survivor = custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, parallel_job("alive"))
+    body = _owned_by(owner, "shared")
+    body["metadata"]["ownerReferences"] += _owned_by(survivor, "shared")["metadata"]["ownerReferences"]
+    core.create_namespaced_config_map("default", body)
+    assert api.get("configmaps", "shared") is not None  # one live owner is enough
+
+
 def test_orphan_policy_keeps_dependents_without_the_owner_reference(api, core, custom):
     owner = custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, parallel_job("owner"))
     core.create_namespaced_config_map("default", _owned_by(owner, "child"))
