@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 from types import SimpleNamespace
+from typing import ClassVar
 
 import pytest
 
@@ -18,8 +19,8 @@ class _Probe:
     Real sockets would make these tests race with every other process on the machine that binds a
     port or opens a connection (its local port is taken from the ephemeral range)."""
 
-    in_use: set[int] = set()
-    bound: list[int] = []
+    in_use: ClassVar[set[int]] = set()
+    bound: ClassVar[list[int]] = []
 
     def __init__(self) -> None:
         self.port = 0
@@ -80,7 +81,8 @@ def test_a_port_in_use_or_handed_out_before_is_skipped(monkeypatch: pytest.Monke
     monkeypatch.setattr(child_process, "_listen_ports", lambda: range(1, 65536))
     monkeypatch.setattr(child_process.random, "choice", lambda ports: next(choices))
     assert (free_port(), free_port()) == (first, second)
-    assert probe.bound == [first, first, second], "the port in use never bound; the one handed out bound again, then skipped"
+    # The port in use never bound; the one handed out before bound again, then was skipped.
+    assert probe.bound == [first, first, second]
 
 
 def test_no_bindable_port_after_200_attempts_is_an_error(monkeypatch: pytest.MonkeyPatch, probe):
