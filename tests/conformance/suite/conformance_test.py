@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from benchmarks.processes import child_environment
 from conformance.suite.cases import NEEDS_EMULATOR
+from conformance.suite.cluster import CONFIG_MAPS, CONNECTOR_CONFIG_KEY, ClusterView
 from conformance.suite.embedded import CONFIG_MAP_NAME, CONFIG_NAMESPACE, EmbeddedTarget
 from conformance.suite.main import main
 
@@ -70,6 +72,26 @@ def test_given_a_kubeconfig_fault_injection_cases_are_skipped_saying_why(embedde
     assert code == 0, output
     assert rows(output) == {("parallel_job", "succeeds"): "PASS", ("parallel_job", "watch-recovery"): "SKIPPED"}
     assert NEEDS_EMULATOR[:60] in " ".join(output.split())
+
+
+def test_custom_resource_cases_are_skipped_when_the_allowlist_lacks_the_samples_kind(embedded, capsys):
+    # The bundle's own configuration allows no kind: the cases would all fail on a refused create.
+    view = ClusterView(embedded.kubeconfig)
+    try:
+        settings = {"metaSigning": {"keysPath": "/unused"}, "customResource": {"allowedKinds": []}}
+        body = {"metadata": {"name": "bundle-default"}, "data": {CONNECTOR_CONFIG_KEY: yaml.safe_dump(settings)}}
+        view.create(CONFIG_MAPS, CONFIG_NAMESPACE, body)
+    finally:
+        view.close()
+    arguments = existing(embedded, "--task-types", "custom_resource")
+    arguments[arguments.index(f"{CONFIG_NAMESPACE}/{CONFIG_MAP_NAME}")] = f"{CONFIG_NAMESPACE}/bundle-default"
+    code = main(arguments)
+    output = capsys.readouterr().out
+    assert code == 0, output
+    assert rows(output) == {("custom_resource", "*"): "SKIPPED"}
+    assert "creates a batch/v1 Job, which the connector's customResource.allowedKinds does not list" in " ".join(
+        output.split()
+    )
 
 
 def test_a_task_type_the_connector_does_not_serve_fails(embedded, capsys):

@@ -59,6 +59,27 @@ def _ensure_secret(target: Target) -> bool:
     return True
 
 
+def _kind_not_allowed(target: Target, sample: Sample) -> str:
+    """Why the connector will refuse every task of ``sample`` (its kind is not in the
+    configuration's customResource.allowedKinds, when the suite found that configuration), or ""."""
+    if sample.creates_kind is None or target.connector_settings is None:
+        return ""
+    group, version, kind = sample.creates_kind
+    custom_resource = target.connector_settings.get("customResource")
+    allowed = (custom_resource.get("allowedKinds") if isinstance(custom_resource, dict) else None) or []
+    if any(
+        isinstance(entry, dict)
+        and (entry.get("group"), entry.get("version"), entry.get("kind")) == (group, version, kind)
+        for entry in allowed
+    ):
+        return ""
+    return (
+        f"its sample creates a {group}/{version} {kind}, which the connector's customResource.allowedKinds "
+        "does not list (the bundle allows none): list it, with the RBAC to create it, to run these cases "
+        "(demo/sandbox does both for batch/v1 Job)"
+    )
+
+
 def run_suite(
     target: Target,
     samples: dict[str, Sample],
@@ -82,6 +103,10 @@ def run_suite(
             if sample is None:
                 reason = f"no sample task for {task_type}: pass --plugin {task_type} --sample MODULE:ATTRIBUTE"
                 results.append(CaseResult(task_type, "*", Outcome.SKIP, reason))
+                continue
+            not_allowed = _kind_not_allowed(target, sample)
+            if not_allowed:
+                results.append(CaseResult(task_type, "*", Outcome.SKIP, not_allowed))
                 continue
             run = TaskTypeRun(task_type, sample, plugin_mode=bool(plugin))
             for name, case in cases:

@@ -45,6 +45,9 @@ class Sample:
     # custom for a task that asks for a privileged pod (task types without a container only)
     privileged_custom: Callable[[], dict[str, Any]] | None = None
     origin: str = "built-in"
+    # (group, version, kind) of the object a task creates as written: the connector creates it
+    # only when its customResource.allowedKinds lists it.
+    creates_kind: tuple[str, str, str] | None = None
 
 
 def _job_manifest(command: list[str], image: str, **pod_spec: Any) -> dict[str, Any]:
@@ -78,6 +81,7 @@ def custom_resource_sample(image: str) -> Sample:
         privileged_custom=lambda: custom(
             shell("true"), hostNetwork=True, container={"securityContext": {"privileged": True}}
         ),
+        creates_kind=("batch", "v1", "Job"),
     )
 
 
