@@ -8,7 +8,7 @@ from kube_emulator.emulator import KubeEmulator
 from kube_emulator.errors import ApiError
 from kube_emulator.faults import FaultRule, Faults
 from kube_emulator.resources import ResourceType
-from kube_emulator.waiting import wait_for_output, wait_until
+from kube_emulator.waiting import interrupt_once_logged, wait_for_output, wait_until
 
 __all__ = [
     "ApiError",
@@ -18,6 +18,7 @@ __all__ = [
     "RequestLog",
     "RequestRecord",
     "ResourceType",
+    "interrupt_once_logged",
     "wait_for_output",
     "wait_until",
 ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +35,24 @@ def wait_for_output(process: subprocess.Popen[Any], log_path: Path, text: str, t
         assert time.monotonic() < deadline, log
         time.sleep(0.5)
     return log
+
+
+def interrupt_once_logged(
+    command: Sequence[str], env: Mapping[str, str], log_path: Path, text: str, timeout: float, exit_timeout: float
+) -> int:
+    """Start ``command`` with its output in ``log_path``, press Ctrl-C (SIGINT) once the log shows
+    ``text`` (within ``timeout`` s, else fail as :func:`wait_for_output` does) and return its exit
+    code (within ``exit_timeout`` s). The child never outlives the call."""
+    with log_path.open("w") as log:
+        process = subprocess.Popen(list(command), env=dict(env), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_output(process, log_path, text, timeout)
+        process.send_signal(signal.SIGINT)
+        return process.wait(exit_timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def process_gone(pid: int) -> bool:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime
 import os
 import re
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from local_runs import ds_tasks
 from local_runs.conftest import objects_left
 
 from embedded_cluster.cluster import EmbeddedCluster
-from kube_emulator import wait_for_output, wait_until
+from kube_emulator import interrupt_once_logged, wait_until
 
 NAMESPACE = "flytesnacks-development"
 POD = r"local-[0-9a-f]+-w{index}-[a-z0-9]{{5}}"
@@ -123,17 +121,14 @@ def test_ctrl_c_in_a_workflow_deletes_the_running_object_says_so_and_exits_130(
     """``pyflyte run`` of two chained tasks, interrupted in the second: the same as for one task."""
     log_path = tmp_path / "pyflyte.log"
     command = [sys.executable, "-m", "embedded_cluster.pyflyte_with_connector", "run", ds_tasks.__file__]
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [*command, "square_then_linger"], env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            wait_for_output(process, log_path, "ds_tasks.linger] log link kubectl logs (worker 1)", 600)
-            process.send_signal(signal.SIGINT)
-            returncode = process.wait(300)
-        finally:
-            if process.poll() is None:
-                process.kill()
+    returncode = interrupt_once_logged(
+        [*command, "square_then_linger"],
+        os.environ,
+        log_path,
+        "ds_tasks.linger] log link kubectl logs (worker 1)",
+        600,
+        300,
+    )
     output = log_path.read_text()
     assert returncode == 130, output
     assert re.search(r"ds_tasks.square\] deleted ParallelJob flytesnacks-development/local-", output), output
