@@ -16,6 +16,10 @@ from conformance.suite.samples import Sample
 from conformance.suite.task_requests import SECRET_GROUP, SECRET_KEY
 from k8s_operator_connector.connector import CONNECTOR_NAME
 from k8s_operator_connector.kube_api import KubeApiError
+from k8s_operator_connector.operator_plugin import InvalidTaskError
+from k8s_operator_connector.plugins.custom_resource import allowed_kind
+from k8s_operator_connector.settings import parse_settings
+from k8s_operator_connector.settings_reader import SettingsError
 
 
 def served_task_types(target: Target) -> dict[str, int]:
@@ -60,24 +64,22 @@ def _ensure_secret(target: Target) -> bool:
 
 
 def _kind_not_allowed(target: Target, sample: Sample) -> str:
-    """Why the connector will refuse every task of ``sample`` (its kind is not in the
-    configuration's customResource.allowedKinds, when the suite found that configuration), or ""."""
+    """Why the connector will refuse every task of ``sample`` (the kind it creates is not in the
+    configuration's customResource.allowedKinds, when the suite found that configuration), or "".
+    Decided by the connector's own parsing and allowlist check."""
     if sample.creates_kind is None or target.connector_settings is None:
         return ""
     group, version, kind = sample.creates_kind
-    custom_resource = target.connector_settings.get("customResource")
-    allowed = (custom_resource.get("allowedKinds") if isinstance(custom_resource, dict) else None) or []
-    if any(
-        isinstance(entry, dict)
-        and (entry.get("group"), entry.get("version"), entry.get("kind")) == (group, version, kind)
-        for entry in allowed
-    ):
-        return ""
-    return (
-        f"its sample creates a {group}/{version} {kind}, which the connector's customResource.allowedKinds "
-        "does not list (the bundle allows none): list it, with the RBAC to create it, to run these cases "
-        "(demo/sandbox does both for batch/v1 Job)"
-    )
+    section = {"customResource": target.connector_settings.get("customResource") or {}}
+    try:
+        allowed_kind(parse_settings(section), f"{group}/{version}" if group else version, kind)
+    except (SettingsError, InvalidTaskError) as refusal:
+        return (
+            f"its sample creates a {group}/{version} {kind}, which the connector's customResource.allowedKinds "
+            f"does not list ({refusal}): list it, with the RBAC to create it, to run these cases "
+            "(demo/sandbox does both for batch/v1 Job)"
+        )
+    return ""
 
 
 def run_suite(
