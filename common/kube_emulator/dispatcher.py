@@ -246,7 +246,7 @@ class Dispatcher:
                     since_version = int(since)
                 except ValueError:
                     raise errors.bad_request(f"invalid resourceVersion: {since!r}") from None
-                injected = self.faults.take_gone()
+                injected = self.faults.take_gone(rt.plural)
                 if injected is not None:
                     raise injected
                 for event in self.store.events_after(rt.key, since_version):

@@ -62,7 +62,7 @@ class Faults:
     def __init__(self, close_watches: Callable[[], int], compact: Callable[[], None]) -> None:
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
-        self._gone_next_watches = 0
+        self._gone_next_watches: dict[str | None, int] = {}  # by resource; None: a watch of any resource
         self._close_watches = close_watches
         self._compact = compact
 
@@ -109,27 +109,29 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
-            self._gone_next_watches = 0
+            self._gone_next_watches.clear()
 
     def close_watches(self) -> int:
         """End every open watch stream (clients see a normal end of stream); returns how many."""
         return self._close_watches()
 
-    def expire_watches(self, times: int = 1) -> None:
-        """The next `times` watches that give a resourceVersion get an ERROR 410 Gone event."""
+    def expire_watches(self, times: int = 1, resource: str | None = None) -> None:
+        """The next `times` watches of `resource` ("paralleljobs"; None: of any resource) that give
+        a resourceVersion get an ERROR 410 Gone event."""
         with self._lock:
-            self._gone_next_watches += times
+            self._gone_next_watches[resource] = self._gone_next_watches.get(resource, 0) + times
 
     def compact(self) -> None:
         """Forget the event history: every watch from a resourceVersion older than now gets 410."""
         self._compact()
 
-    def take_gone(self) -> ApiError | None:
+    def take_gone(self, resource: str) -> ApiError | None:
         with self._lock:
-            if self._gone_next_watches <= 0:
-                return None
-            self._gone_next_watches -= 1
-        return gone("too old resource version (injected)")
+            for key in (resource, None):
+                if self._gone_next_watches.get(key, 0) > 0:
+                    self._gone_next_watches[key] -= 1
+                    return gone("too old resource version (injected)")
+        return None
 
     def decide(
         self, verb: str, resource: str, group_resource: str, namespace: str | None, name: str | None

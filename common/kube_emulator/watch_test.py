@@ -3,6 +3,8 @@ from __future__ import annotations
 import threading
 
 import kubernetes.watch  # type: ignore[import-untyped]
+import pytest
+from kubernetes.client import ApiException  # type: ignore[import-untyped]
 
 from kube_emulator import KubeEmulator, wait_until
 
@@ -59,9 +61,6 @@ def test_too_old_resource_version_gets_410_error_event(api, core):
     core.patch_namespaced_config_map("a", "default", {"data": {"k": "v"}})
     api.faults.compact()
     # The official client raises ApiException(410) on the ERROR event.
-    import pytest
-    from kubernetes.client import ApiException  # type: ignore[import-untyped]
-
     with pytest.raises(ApiException) as raised:
         list(
             kubernetes.watch.Watch().stream(
@@ -73,10 +72,6 @@ def test_too_old_resource_version_gets_410_error_event(api, core):
 
 def test_window_bounds_history():
     with KubeEmulator(watch_window=3) as api, api.api_client() as client:
-        import kubernetes.client  # type: ignore[import-untyped]
-        import pytest
-        from kubernetes.client import ApiException  # type: ignore[import-untyped]
-
         core = kubernetes.client.CoreV1Api(client)
         start = str(api.resource_version)
         for i in range(5):
@@ -93,8 +88,6 @@ def test_window_bounds_history():
 def test_expire_watches_fault_forces_410_once(api, core):
     rv = str(api.resource_version)
     api.faults.expire_watches()
-    import pytest
-    from kubernetes.client import ApiException  # type: ignore[import-untyped]
 
     with pytest.raises(ApiException) as raised:
         list(
@@ -111,6 +104,20 @@ def test_expire_watches_fault_forces_410_once(api, core):
         )
         == []
     )
+
+
+def test_expire_watches_of_one_resource_leaves_other_watches_alone(api, core):
+    rv = str(api.resource_version)
+    api.faults.expire_watches(resource="configmaps")
+
+    def watch(list_function):
+        return list(kubernetes.watch.Watch().stream(list_function, "default", resource_version=rv, timeout_seconds=1))
+
+    assert watch(core.list_namespaced_secret) == []
+    with pytest.raises(ApiException) as raised:
+        watch(core.list_namespaced_config_map)
+    assert raised.value.status == 410
+    assert watch(core.list_namespaced_config_map) == []
 
 
 def test_close_watches_ends_open_streams_and_clients_rewatch(api, core):
