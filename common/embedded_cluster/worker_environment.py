@@ -14,11 +14,16 @@ from collections.abc import Iterable, MutableMapping
 from pathlib import Path
 
 from kube_emulator.kubelet import ZygoteSettings
+from kube_emulator.kubelet.zygote import DEFAULT_PRELOAD
 
 #: flytekit's switch for rich (boxed, wrapped) tracebacks and log lines.
 PLAIN_LOGS_ENV = "FLYTE_SDK_RICH_TRACEBACKS"
 #: The names the shim answers to: the ones the kubelet's zygote forks for.
 PYTHON_NAMES = ("python", "python3")
+#: A workflow module that declares a CustomResourceTask compiles its CEL when a worker imports
+#: it, and cel-python's first Environment builds its parser (lark's LALR tables, about 0.1 s of
+#: CPU): built once in the zygote, as flytekit is imported once, not in every worker pod.
+WORKER_PRELOAD = (*DEFAULT_PRELOAD, "celpy:Environment")
 
 
 def write_python_shim(directory: Path, interpreter: str = sys.executable) -> Path:
@@ -64,6 +69,7 @@ def prepare_worker_environment(
         commands=frozenset(PYTHON_NAMES),
         command_directory=str(shim_directory),
         import_path=tuple(environ["PYTHONPATH"].split(os.pathsep)),
+        preload=WORKER_PRELOAD,
     )
 
 

@@ -48,7 +48,8 @@ class ZygoteSettings:
 
     ``commands`` are bare names (``python``, ``python3``) that run ``interpreter`` when found in
     ``command_directory`` on the pod's ``PATH``; ``import_path`` is where the preload is imported
-    from (the kubelet's own ``sys.path`` by default). Only installed distributions may be preloaded.
+    from (the kubelet's own ``sys.path`` by default). Only installed distributions may be preloaded;
+    an entry ``module:function`` is imported and its ``function()`` called once.
     """
 
     interpreter: str

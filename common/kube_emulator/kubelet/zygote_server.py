@@ -187,7 +187,9 @@ class Preload:
         self.reseed: list[random.Random] = []
 
     def load(self, import_path: list[str], modules: list[str]) -> None:
-        """Imports ``modules`` with ``import_path`` before the interpreter's own entries.
+        """Imports ``modules`` with ``import_path`` before the interpreter's own entries; an
+        entry ``module:function`` also calls the module's ``function()`` once (to build what
+        importing leaves to the first use, such as a parser).
 
         Raises:
             ValueError: a module the preload imported is not an installed distribution's.
@@ -200,10 +202,13 @@ class Preload:
         generators.install()
         try:
             for name in modules:
+                module_name, _, function = name.partition(":")
                 try:
-                    importlib.import_module(name)
+                    module = importlib.import_module(module_name)
                 except ImportError:
                     continue  # not installed for this interpreter: nothing to preload
+                if function:
+                    getattr(module, function)()
                 self.preloaded.append(name)
         finally:
             reads.uninstall()

@@ -353,3 +353,15 @@ def test_an_oversized_message_is_refused():
         ours.sendall(struct.pack("!I", 64 * 1024 * 1024 + 1))
         with pytest.raises(ValueError, match="over the 67108864 byte limit"):
             receive_message(theirs)
+
+
+def test_a_preload_entry_naming_a_function_calls_it_once_before_forking(shim, tmp_path):
+    settings = ZygoteSettings(sys.executable, frozenset({"python"}), str(shim), preload=("mimetypes:init",))
+    zygote = Zygote(settings).start()
+    code = "import mimetypes; print(mimetypes.inited)"
+    try:
+        assert _forked(zygote, ["python", "-c", code], _pod_environment(shim), tmp_path) == (0, "True\n")
+        assert _fresh(["python", "-c", code], _pod_environment(shim), tmp_path) == (0, "False\n")
+        assert zygote.preloaded == ["mimetypes:init"]
+    finally:
+        zygote.stop()
