@@ -70,12 +70,13 @@ def _kind_not_allowed(target: Target, sample: Sample) -> str:
     if sample.creates_kind is None or target.connector_settings is None:
         return ""
     group, version, kind = sample.creates_kind
+    api_version = f"{group}/{version}" if group else version
     section = {"customResource": target.connector_settings.get("customResource") or {}}
     try:
-        allowed_kind(parse_settings(section), f"{group}/{version}" if group else version, kind)
+        allowed_kind(parse_settings(section), api_version, kind)
     except (SettingsError, InvalidTaskError) as refusal:
         return (
-            f"its sample creates a {group}/{version} {kind}, which the connector's customResource.allowedKinds "
+            f"its sample creates a {api_version} {kind}, which the connector's customResource.allowedKinds "
             f"does not list ({refusal}): list it, with the RBAC to create it, to run these cases "
             "(demo/sandbox does both for batch/v1 Job)"
         )
