@@ -11,6 +11,9 @@ check, in two steps:
 2. then the backend wheel: `pyflyte serve connector` starts, ListAgents names the task types,
    and the standard gRPC health service answers SERVING.
 
+What can overlap does, to keep the test short: the venv is made while the wheels are published,
+and the three connector servers (one whole, two with a module hidden) start at once.
+
 A run-time requirement a wheel does not declare shows up as "No module named 'X'" when the
 server starts; the checks fail naming X (proved by hiding httpx and grpc_health).
 """
@@ -25,7 +28,8 @@ import tarfile
 import time
 import venv
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,29 +178,34 @@ def wheels() -> dict[str, Wheel]:
     return built_wheels()
 
 
-@pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory, wheels: dict[str, Wheel]) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("index")
-    with package_index(root, CREDENTIALS) as url:
-        for name in (SDK, BACKEND):
-            result = publish([wheels[name].path], url, *CREDENTIALS)
-            assert result.returncode == 0, result.stdout + result.stderr
-        yield url
-
-
-@pytest.fixture(scope="module")
-def fresh_venv(tmp_path_factory: pytest.TempPathFactory, index: str) -> Venv:
+def make_venv(root: Path, env: dict[str, str]) -> None:
     """A new venv whose pip is first upgraded from pip's own index, as install guides say.
 
     The pip this Python bundles (23.2) takes twice the CPU of a current one to resolve flytekit
     (it weighs some 76,000 links of the index's pages). The bundled pip is still what builds the
     image from the published wheel (tests/wheels:wheel-image, backend/wheel.Containerfile).
     """
-    root = tmp_path_factory.mktemp("venv") / "clean"
     venv.EnvBuilder(with_pip=True, clear=True).create(root)
-    fresh = Venv(root, clean_environment(tmp_path_factory.mktemp("home")), index)
-    fresh.run("-m", "pip", "install", "--upgrade", "pip", cwd=root, timeout=PIP_TIMEOUT_S)
-    return fresh
+    Venv(root, env, index="").run("-m", "pip", "install", "--upgrade", "pip", cwd=root, timeout=PIP_TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(tmp_path_factory: pytest.TempPathFactory, wheels: dict[str, Wheel]) -> Iterator[Venv]:
+    """A new venv (made in a thread) and the index the wheels are published to meanwhile."""
+    root = tmp_path_factory.mktemp("venv") / "clean"
+    env = clean_environment(tmp_path_factory.mktemp("home"))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        made = pool.submit(make_venv, root, env)
+        with package_index(tmp_path_factory.mktemp("index"), CREDENTIALS) as url:
+            result = publish([wheels[SDK].path, wheels[BACKEND].path], url, *CREDENTIALS)
+            assert result.returncode == 0, result.stdout + result.stderr
+            made.result()
+            yield Venv(root, env, url)
+
+
+@pytest.fixture(scope="module")
+def index(fresh_venv: Venv) -> str:
+    return fresh_venv.index
 
 
 @dataclass
@@ -242,6 +251,11 @@ def full_venv(
     report = sdk_only.venv.pip_install(wheels[BACKEND], tmp_path_factory.mktemp("backend") / "backend-report.json")
     sdk_only.venv.run("-m", "pip", "check", cwd=sdk_only.venv.root)
     return sdk_only.venv, report
+
+
+# The connectors the tests serve from the full venv: by the modules hidden from them.
+WHOLE: tuple[str, ...] = ()
+HIDDEN = ("httpx", "grpc_health")
 
 
 @dataclass
@@ -291,6 +305,19 @@ def connector(venv_: Venv, work: Path, hidden: tuple[str, ...] = ()) -> Iterator
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def connectors(
+    tmp_path_factory: pytest.TempPathFactory, full_venv: tuple[Venv, dict]
+) -> Iterator[dict[tuple[str, ...], Connector]]:
+    """Every connector the tests check, started at once: each start pays flytekit's import."""
+    venv_, _ = full_venv
+    with ExitStack() as stack:
+        yield {
+            hidden: stack.enter_context(connector(venv_, tmp_path_factory.mktemp("connector"), hidden))
+            for hidden in (WHOLE, *((module,) for module in HIDDEN))
+        }
 
 
 def health_status(channel: grpc.Channel, service: str = "") -> int:
@@ -360,23 +387,17 @@ def test_with_both_wheels_and_no_connector_config_pyflyte_still_packages(full_ve
     assert "parallel_job" in {t["type"] for t in packaged_templates(venv_, tmp_path)}
 
 
-def test_the_backend_wheel_serves_lists_its_task_types_and_answers_health_checks(full_venv, tmp_path: Path):
-    venv_, _ = full_venv
-    with connector(venv_, tmp_path) as server:
-        channel = wait_until_serving(server)
-        with channel:
-            agents = agent_pb2_grpc.AgentMetadataServiceStub(channel).ListAgents(
-                agent_pb2.ListAgentsRequest(), timeout=30
-            )
-            served = {category.name for agent in agents.agents for category in agent.supported_task_categories}
-            assert served >= TASK_TYPES, served
-            for service in ("flyteidl.service.AsyncAgentService", "flyteidl.service.AgentMetadataService"):
-                assert health_status(channel, service) == health_pb2.HealthCheckResponse.SERVING
+def test_the_backend_wheel_serves_lists_its_task_types_and_answers_health_checks(connectors):
+    with wait_until_serving(connectors[WHOLE]) as channel:
+        agents = agent_pb2_grpc.AgentMetadataServiceStub(channel).ListAgents(agent_pb2.ListAgentsRequest(), timeout=30)
+        served = {category.name for agent in agents.agents for category in agent.supported_task_categories}
+        assert served >= TASK_TYPES, served
+        for service in ("flyteidl.service.AsyncAgentService", "flyteidl.service.AgentMetadataService"):
+            assert health_status(channel, service) == health_pb2.HealthCheckResponse.SERVING
 
 
-@pytest.mark.parametrize("module", ["httpx", "grpc_health"])
-def test_a_run_time_requirement_the_wheel_lacks_fails_the_check_naming_the_module(full_venv, tmp_path: Path, module):
-    venv_, _ = full_venv
-    with connector(venv_, tmp_path, hidden=(module,)) as server, pytest.raises(pytest.fail.Exception) as failure:
-        wait_until_serving(server)
+@pytest.mark.parametrize("module", HIDDEN)
+def test_a_run_time_requirement_the_wheel_lacks_fails_the_check_naming_the_module(connectors, module):
+    with pytest.raises(pytest.fail.Exception) as failure:
+        wait_until_serving(connectors[(module,)])
     assert f"missing module(s): {module}" in str(failure.value), str(failure.value)
