@@ -178,15 +178,15 @@ def wheels() -> dict[str, Wheel]:
     return built_wheels()
 
 
-def make_venv(root: Path, env: dict[str, str]) -> None:
+def make_venv(fresh: Venv) -> None:
     """A new venv whose pip is first upgraded from pip's own index, as install guides say.
 
     The pip this Python bundles (23.2) takes twice the CPU of a current one to resolve flytekit
     (it weighs some 76,000 links of the index's pages). The bundled pip is still what builds the
     image from the published wheel (tests/wheels:wheel-image, backend/wheel.Containerfile).
     """
-    venv.EnvBuilder(with_pip=True, clear=True).create(root)
-    Venv(root, env, index="").run("-m", "pip", "install", "--upgrade", "pip", cwd=root, timeout=PIP_TIMEOUT_S)
+    venv.EnvBuilder(with_pip=True, clear=True).create(fresh.root)
+    fresh.run("-m", "pip", "install", "--upgrade", "pip", cwd=fresh.root, timeout=PIP_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
@@ -194,13 +194,13 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory, wheels: dict[str, Wheel
     """A new venv (made in a thread) and the index the wheels are published to meanwhile."""
     root = tmp_path_factory.mktemp("venv") / "clean"
     env = clean_environment(tmp_path_factory.mktemp("home"))
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        made = pool.submit(make_venv, root, env)
-        with package_index(tmp_path_factory.mktemp("index"), CREDENTIALS) as url:
-            result = publish([wheels[SDK].path, wheels[BACKEND].path], url, *CREDENTIALS)
-            assert result.returncode == 0, result.stdout + result.stderr
-            made.result()
-            yield Venv(root, env, url)
+    with package_index(tmp_path_factory.mktemp("index"), CREDENTIALS) as url, ThreadPoolExecutor(1) as pool:
+        fresh = Venv(root, env, url)
+        made = pool.submit(make_venv, fresh)
+        result = publish([wheels[SDK].path, wheels[BACKEND].path], url, *CREDENTIALS)
+        assert result.returncode == 0, result.stdout + result.stderr
+        made.result()
+        yield fresh
 
 
 @pytest.fixture(scope="module")
