@@ -5,8 +5,8 @@ The worker processes import this module by name, as pods import a workflow from 
 
 from __future__ import annotations
 
-import os
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -54,8 +54,9 @@ def share_a_set(n: int) -> int:
 @task(task_config=ParallelJob(workers=4), container_image=IMAGE)
 def write_shards(n: int) -> FlyteDirectory:
     me = current_worker()
-    directory = Path(os.environ.get("TMPDIR", "/tmp")) / f"shards-{os.getpid()}"
-    directory.mkdir(parents=True, exist_ok=True)
+    # A new directory per worker: the pods share /tmp here, and a directory named after the pid
+    # could be an earlier run's once pids wrap (a leftover worker-1 file then rode along).
+    directory = Path(tempfile.mkdtemp(prefix="shards-"))
     (directory / PAYLOAD_NAME.format(index=me.index)).write_text(f"{me.index * n}\n")
     return FlyteDirectory(str(directory))
 

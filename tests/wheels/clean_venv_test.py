@@ -181,9 +181,10 @@ def wheels() -> dict[str, Wheel]:
 def make_venv(fresh: Venv) -> None:
     """A new venv whose pip is first upgraded from pip's own index, as install guides say.
 
-    The pip this Python bundles (23.2) takes twice the CPU of a current one to resolve flytekit
-    (it weighs some 76,000 links of the index's pages). The bundled pip is still what builds the
-    image from the published wheel (tests/wheels:wheel-image, backend/wheel.Containerfile).
+    The pip pyenv's CPython 3.11.7 bundles (23.2.1) took twice the CPU of a current one to resolve
+    flytekit (it weighs some 76,000 links of the index's pages); Debian's python3.11 bundles an
+    older one (23.0.1). The bundled pip is still what builds the image from the published wheel
+    (tests/wheels:wheel-image, backend/wheel.Containerfile).
     """
     venv.EnvBuilder(with_pip=True, clear=True).create(fresh.root)
     fresh.run("-m", "pip", "install", "--upgrade", "pip", cwd=fresh.root, timeout=PIP_TIMEOUT_S)
